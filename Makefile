@@ -1,0 +1,34 @@
+# Two commands do all the set-up:  `make train`  and  `make test`.
+# Both create (or reuse) the virtualenv in $(VENV). torch is installed first and pinned, so pip never
+# resolves it on its own: this machine's local CPU wheel is used here, and on a GPU machine the same pin
+# pulls PyPI's CUDA build (or set TORCH_SPEC, e.g. TORCH_SPEC="torch==2.13.0 --index-url <wheel index>").
+
+VENV ?= .venv
+PYTHON ?= python3
+TORCH_SPEC ?= torch==2.13.0
+PY := $(VENV)/bin/python
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: install train prepare test clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_SPEC)
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+prepare: install  ## raw corpus -> .cache/corpus/*.jsonl.gz (skipped when already there)
+	$(PY) run.py task=prepare
+
+train: prepare  ## the default DeCLUTR run (MiniLM on the prepared corpus, CPU); extra overrides via ARGS="..."
+	$(PY) run.py $(ARGS)
+
+test: install  ## the test suite, exactly as CI runs it
+	WANDB_MODE=$${WANDB_MODE:-offline} $(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .cache outputs multirun .pytest_cache

@@ -1,0 +1,28 @@
+"""The single entry point: ``python run.py [task=train|prepare] [group=option] [key=value ...]``."""
+
+import importlib
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+import declutr.resolvers  # noqa: F401  (registers ${minilm_path:} and friends)
+from declutr.errors import DeclutrConfigError
+
+TASKS = ("train", "prepare")
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg: DictConfig):
+    if cfg.task not in TASKS:
+        raise SystemExit(f"Unknown task={cfg.task!r}; use one of {TASKS}.")
+    if cfg.get("print_config"):
+        print(OmegaConf.to_yaml(cfg, resolve=True))
+    try:
+        result = importlib.import_module(f"declutr.tasks.{cfg.task}").run(cfg)
+    except DeclutrConfigError as err:
+        raise SystemExit(f"Configuration error: {err}") from None
+    return result.get("objective") if isinstance(result, dict) else None
+
+
+if __name__ == "__main__":
+    main()

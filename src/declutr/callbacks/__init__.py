@@ -1,0 +1,1 @@
+"""Lightning callbacks: periodic evaluation, throughput."""

@@ -1,0 +1,33 @@
+"""Training tokens per second: non-padding anchor and positive tokens over the time of the step itself."""
+
+import time
+
+import lightning as L
+
+
+class TokenThroughput(L.Callback):
+    """Logs ``train/tokens_per_s`` per step and keeps the run's mean.
+
+    The clock runs from batch start to batch end (forward, backward, optimizer step), so periodic
+    evaluation and checkpoint writes between steps do not distort it; whether data loading keeps up is
+    measured by the data-path benchmark instead.
+    """
+
+    def __init__(self) -> None:
+        self._start = 0.0
+        self.tokens = 0
+        self.seconds = 0.0
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        elapsed = time.perf_counter() - self._start
+        if trainer.global_step > 1:  # the first step pays one-off start-up costs
+            self.tokens += batch["num_tokens"]
+            self.seconds += elapsed
+        module.log("train/tokens_per_s", batch["num_tokens"] / elapsed, prog_bar=True)
+
+    @property
+    def mean_tokens_per_s(self) -> float:
+        return self.tokens / self.seconds if self.seconds else float("nan")

@@ -1,0 +1,1 @@
+"""Data flow: files -> documents -> token ids -> spans -> batches."""

@@ -1,0 +1,102 @@
+"""Collation: add special tokens, pad dynamically, and MLM-mask the anchors."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+
+def pad(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad to the longest sequence: ``(input_ids, attention_mask)``, both ``(n, max_len)`` int64."""
+    length = max((len(s) for s in sequences), default=0)
+    ids = np.full((len(sequences), length), pad_id, dtype=np.int64)
+    mask = np.zeros((len(sequences), length), dtype=np.int64)
+    for row, seq in enumerate(sequences):
+        ids[row, : len(seq)] = seq
+        mask[row, : len(seq)] = 1
+    return torch.from_numpy(ids), torch.from_numpy(mask)
+
+
+def mask_tokens(
+    input_ids: torch.Tensor,
+    maskable: torch.Tensor,
+    mask_id: int,
+    vocab_size: int,
+    probability: float = 0.15,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT-style masking: choose ``probability`` of the ``maskable`` positions; 80% -> ``mask_id``,
+    10% -> a random token, 10% unchanged. Returns ``(masked_ids, labels)``, labels ``-100`` where not
+    chosen. ``input_ids`` and ``maskable`` are ``(batch, seq)``."""
+    chosen = (torch.rand(input_ids.shape, generator=generator) < probability) & maskable
+    labels = torch.where(chosen, input_ids, torch.full_like(input_ids, -100))
+    roll = torch.rand(input_ids.shape, generator=generator)
+    masked = input_ids.clone()
+    masked[chosen & (roll < 0.8)] = mask_id
+    randomised = chosen & (roll >= 0.8) & (roll < 0.9)
+    masked[randomised] = torch.randint(vocab_size, input_ids.shape, generator=generator)[randomised]
+    return masked, labels
+
+
+def special_token_template(tokenizer) -> tuple[np.ndarray, np.ndarray]:
+    """The ids a tokenizer puts before and after a single sequence (``[CLS]``/``[SEP]``, ``<s>``/``</s>``).
+
+    Read off by encoding a probe word with and without special tokens, so it works for any tokenizer
+    whose single-sequence template is ``prefix + ids + suffix``.
+    """
+    plain = tokenizer.encode("hello", add_special_tokens=False)
+    full = tokenizer.encode("hello", add_special_tokens=True)
+    for start in range(len(full) - len(plain) + 1):
+        if full[start : start + len(plain)] == plain:
+            return np.asarray(full[:start], dtype=np.int64), np.asarray(full[start + len(plain) :], dtype=np.int64)
+    raise ValueError(f"Cannot find where {type(tokenizer).__name__} puts its special tokens.")
+
+
+class DeCLUTRCollator:
+    """Turns :class:`~declutr.data.stream.DocumentStream` examples into a batch.
+
+    Output keys: ``anchor_input_ids``/``anchor_attention_mask`` ``(n_anchors, La)``, ``mlm_labels``
+    ``(n_anchors, La)`` (only when masking), ``positive_input_ids``/``positive_attention_mask``
+    ``(n_anchors * P, Lp)`` with anchor ``i``'s positives at rows ``i*P .. i*P+P-1``, ``num_positives``,
+    ``num_tokens`` (non-pad tokens in the batch) and ``skipped`` (a Counter of skipped documents).
+    """
+
+    def __init__(self, tokenizer, mlm_probability: float = 0.15) -> None:
+        if tokenizer.pad_token_id is None:
+            raise ValueError("The tokenizer has no pad token; set tokenizer.pad_token before training.")
+        if mlm_probability and tokenizer.mask_token_id is None:
+            raise ValueError("MLM needs a tokenizer with a mask token; set model.mlm_weight=0 to train without MLM.")
+        self.tokenizer = tokenizer
+        self.mlm_probability = mlm_probability
+        self.special_ids = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
+        self.prefix, self.suffix = special_token_template(tokenizer)
+
+    def with_special_tokens(self, ids: np.ndarray) -> np.ndarray:
+        return np.concatenate([self.prefix, ids, self.suffix])
+
+    def __call__(self, examples: Sequence[dict]) -> dict:
+        anchors = [self.with_special_tokens(a) for ex in examples for a in ex["anchors"]]
+        positives = [self.with_special_tokens(p) for ex in examples for group in ex["positives"] for p in group]
+        num_positives = next((len(ex["positives"][0]) for ex in examples if ex["positives"]), 0)
+        skipped = sum((Counter(ex["skipped"]) for ex in examples), Counter())
+        anchor_ids, anchor_mask = pad(anchors, self.tokenizer.pad_token_id)
+        positive_ids, positive_mask = pad(positives, self.tokenizer.pad_token_id)
+        batch = {
+            "anchor_attention_mask": anchor_mask,
+            "positive_input_ids": positive_ids,
+            "positive_attention_mask": positive_mask,
+            "num_positives": num_positives,
+            "num_tokens": int(anchor_mask.sum() + positive_mask.sum()),
+            "skipped": skipped,
+            "docs": [ex["doc"] for ex in examples if ex["doc"] is not None],
+        }
+        if self.mlm_probability:
+            maskable = anchor_mask.bool() & ~torch.isin(anchor_ids, self.special_ids)
+            anchor_ids, batch["mlm_labels"] = mask_tokens(
+                anchor_ids, maskable, self.tokenizer.mask_token_id, len(self.tokenizer), self.mlm_probability
+            )
+        batch["anchor_input_ids"] = anchor_ids
+        return batch

@@ -1,0 +1,173 @@
+"""Turn the raw corpus folders into ``.jsonl.gz`` shards of long documents.
+
+Each source has its own splitter (Wikipedia articles at `` = Title = `` headings, Gutenberg books cut
+into chunks at paragraph boundaries with the licence boilerplate removed, Brown with ``/TAG`` stripped,
+everything else one document per file). Documents shorter than ``min_tokens`` are dropped and counted.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from declutr.errors import DeclutrConfigError
+
+WIKI_TITLE = re.compile(r"^ = ([^=].*?) = $")
+WIKI_ESCAPES = {" @-@ ": "-", " @,@ ": ",", " @.@ ": "."}
+GUTENBERG_START = re.compile(r"^\*\*\* ?START OF (THE|THIS) PROJECT GUTENBERG.*$", re.MULTILINE)
+GUTENBERG_END = re.compile(r"^\*\*\* ?END OF (THE|THIS) PROJECT GUTENBERG.*$", re.MULTILINE)
+BROWN_FILE = re.compile(r"^c[a-r]\d\d$")
+GUTENBERG_SOURCES = {"nltk_gutenberg", "gitenberg"}
+SKIP_NAMES = {"README", "CONTENTS", "cats.txt", "LICENSE_GITenberg_PG.txt"}
+
+
+def wikipedia_articles(path: Path) -> Iterator[tuple[str, str]]:
+    """WikiText raw: an article starts at each top-level `` = Title = `` line; ``@-@`` escapes undone."""
+    title, lines = None, []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        match = WIKI_TITLE.match(line)
+        if match:
+            if title is not None:
+                yield title, _unescape_wiki("\n".join(lines))
+            title, lines = match.group(1), []
+        elif title is not None:
+            lines.append(line.strip())
+    if title is not None:
+        yield title, _unescape_wiki("\n".join(lines))
+
+
+def _unescape_wiki(text: str) -> str:
+    for escape, plain in WIKI_ESCAPES.items():
+        text = text.replace(escape, plain)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def strip_gutenberg_boilerplate(text: str) -> str:
+    """The book between the ``*** START OF ...`` and ``*** END OF ...`` markers (whole text if absent)."""
+    start, end = GUTENBERG_START.search(text), GUTENBERG_END.search(text)
+    return text[start.end() if start else 0 : end.start() if end else len(text)].strip()
+
+
+def chunk_paragraphs(text: str, chunk_words: int) -> Iterator[str]:
+    """Consecutive paragraphs joined until a chunk holds at least ``chunk_words`` words."""
+    chunk, words = [], 0
+    for paragraph in re.split(r"\n\s*\n", text):
+        paragraph = " ".join(paragraph.split())
+        if not paragraph:
+            continue
+        chunk.append(paragraph)
+        words += len(paragraph.split())
+        if words >= chunk_words:
+            yield "\n\n".join(chunk)
+            chunk, words = [], 0
+    if chunk:
+        yield "\n\n".join(chunk)
+
+
+def brown_text(path: Path) -> str:
+    """A Brown corpus file with its ``word/TAG`` tokens reduced to words, paragraphs kept."""
+    paragraphs = []
+    for block in re.split(r"\n\s*\n", path.read_text(encoding="utf-8")):
+        words = [token.rsplit("/", 1)[0] for token in block.split()]
+        if words:
+            paragraphs.append(" ".join(words))
+    return "\n\n".join(paragraphs)
+
+
+def raw_documents(corpus_dir: Path, chunk_words: int) -> Iterator[tuple[str, str, str]]:
+    """``(source, doc_id, text)`` for every document in the raw corpus folder, in a fixed order."""
+    for path in sorted(p for p in corpus_dir.rglob("*") if p.is_file() and p.name not in SKIP_NAMES):
+        source = path.relative_to(corpus_dir).parts[0]
+        rel = str(path.relative_to(corpus_dir))
+        if path.name.startswith("wiki.") and path.name.endswith(".raw"):
+            for title, text in wikipedia_articles(path):
+                yield source, f"{rel}#{title}", text
+        elif source in GUTENBERG_SOURCES:
+            book = strip_gutenberg_boilerplate(path.read_text(encoding="utf-8", errors="replace"))
+            for i, chunk in enumerate(chunk_paragraphs(book, chunk_words)):
+                yield source, f"{rel}#chunk{i}", chunk
+        elif source == "nltk_brown":
+            if BROWN_FILE.match(path.name):
+                yield source, rel, brown_text(path)
+        elif path.suffix in ("", ".txt"):
+            yield source, rel, path.read_text(encoding="utf-8", errors="replace").strip()
+
+
+@dataclass
+class PrepareReport:
+    """What preparation kept and dropped, per source and reason."""
+
+    kept: Counter = field(default_factory=Counter)
+    dropped: Counter = field(default_factory=Counter)
+    tokens: int = 0
+
+    def summary(self) -> str:
+        lines = [f"kept {sum(self.kept.values())} documents ({self.tokens:,} tokens), "
+                 f"dropped {sum(self.dropped.values())}"]
+        for source in sorted(set(self.kept) | {s for s, _ in self.dropped}):
+            drops = ", ".join(f"{n} {reason}" for (s, reason), n in sorted(self.dropped.items()) if s == source)
+            lines.append(f"  {source:<22} kept {self.kept[source]:>5}" + (f"   dropped: {drops}" if drops else ""))
+        return "\n".join(lines)
+
+
+def prepare_corpus(
+    corpus_dir: str | Path,
+    output_dir: str | Path,
+    tokenizer,
+    min_tokens: int,
+    chunk_words: int = 3000,
+    shard_size: int = 500,
+    settings: dict | None = None,
+) -> PrepareReport:
+    """Write ``shard-XXXXX.jsonl.gz`` files of ``{"id", "source", "text", "num_tokens"}`` and a
+    ``manifest.json`` (recording ``settings``). Shards are written under temporary names and renamed, so an interrupted run leaves
+    no half shard behind."""
+    corpus_dir, output_dir = Path(corpus_dir), Path(output_dir)
+    if not corpus_dir.is_dir():
+        raise DeclutrConfigError(f"Raw corpus folder {corpus_dir} not found: set prepare.corpus_dir or DECLUTR_DATA_DIR.")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    report, shard, shards = PrepareReport(), [], []
+    for source, doc_id, text in raw_documents(corpus_dir, chunk_words):
+        if not text:
+            report.dropped[source, "empty"] += 1
+            continue
+        num_tokens = len(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+        if num_tokens < min_tokens:
+            report.dropped[source, f"shorter than {min_tokens} tokens"] += 1
+            continue
+        report.kept[source] += 1
+        report.tokens += num_tokens
+        shard.append({"id": doc_id, "source": source, "text": text, "num_tokens": num_tokens})
+        if len(shard) == shard_size:
+            shards.append(_write_shard(output_dir, len(shards), shard))
+            shard = []
+    if shard:
+        shards.append(_write_shard(output_dir, len(shards), shard))
+    if not shards:
+        raise DeclutrConfigError(f"No document in {corpus_dir} reaches {min_tokens} tokens: lower prepare.min_tokens.")
+    manifest = {"settings": settings, "shards": shards, "documents": sum(report.kept.values()), "tokens": report.tokens,
+                "kept": dict(report.kept), "dropped": {f"{s}: {r}": n for (s, r), n in report.dropped.items()}}
+    _atomic_write_text(output_dir / "manifest.json", json.dumps(manifest, indent=2))
+    return report
+
+
+def _write_shard(output_dir: Path, index: int, records: list[dict]) -> str:
+    name = f"shard-{index:05d}.jsonl.gz"
+    tmp = output_dir / f".{name}.tmp"
+    with gzip.open(tmp, "wt", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    os.replace(tmp, output_dir / name)
+    return name
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

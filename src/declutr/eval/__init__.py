@@ -1,0 +1,1 @@
+"""Evaluation of sentence embeddings (STS, transfer tasks)."""

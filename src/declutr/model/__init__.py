@@ -1,0 +1,1 @@
+"""Model: encoder loading, pooling, losses and the LightningModule."""

@@ -1,0 +1,26 @@
+"""The two training objectives: NT-Xent over anchor/positive embeddings, and MLM at masked positions."""
+
+import torch
+import torch.nn.functional as F
+
+
+def nt_xent_loss(anchors: torch.Tensor, positives: torch.Tensor, temperature: float = 0.05) -> torch.Tensor:
+    """NT-Xent (InfoNCE) with cosine similarity, as in SimCLR and DeCLUTR.
+
+    ``anchors`` and ``positives`` are ``(n, hidden)``; row ``i`` of each forms a positive pair, in both
+    directions, and every other of the ``2n`` embeddings is a negative for it (``2n - 2`` negatives).
+    Returns the mean over the ``2n`` directed pairs.
+    """
+    n = anchors.shape[0]
+    z = F.normalize(torch.cat([anchors, positives]).float(), dim=-1)
+    logits = z @ z.T / temperature
+    logits.fill_diagonal_(float("-inf"))  # an embedding is never its own negative
+    targets = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
+    return F.cross_entropy(logits, targets)
+
+
+def masked_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of ``logits`` ``(n_masked, vocab)`` against ``labels`` ``(n_masked,)``; 0 when empty."""
+    if labels.numel() == 0:
+        return logits.sum() * 0.0  # keeps the graph connected for DDP when a batch happens to mask nothing
+    return F.cross_entropy(logits.float(), labels)

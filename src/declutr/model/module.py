@@ -1,0 +1,131 @@
+"""``DeCLUTRModule``: encoder -> mean pooling -> NT-Xent over anchors/positives, plus MLM on the anchors."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping
+
+import lightning as L
+import torch
+from torch.optim.lr_scheduler import LambdaLR
+
+from declutr.errors import DeclutrConfigError
+from declutr.model.encoder import load_masked_lm, mlm_head
+from declutr.model.losses import masked_lm_loss, nt_xent_loss
+from declutr.model.pooling import mean_pool
+
+NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+
+
+def warmup_linear_decay(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
+    """LR multiplier: linear from 0 to 1 over ``warmup_steps``, then linear to 0 at ``total_steps``."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / max(1, warmup_steps)
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+    return factor
+
+
+class DeCLUTRModule(L.LightningModule):
+    """Continued pretraining with ``contrastive_weight * NT-Xent + mlm_weight * MLM``.
+
+    ``encoder`` holds the arguments of :func:`~declutr.model.encoder.load_masked_lm`; ``optimizer`` is a
+    partial optimizer (Hydra ``_partial_: true``) taking the parameter groups; ``tokenizer`` is the
+    encoder's (used by evaluation callbacks and saved with the model).
+    """
+
+    def __init__(
+        self,
+        encoder: Mapping,
+        optimizer: Callable,
+        tokenizer=None,
+        temperature: float = 0.05,
+        contrastive_weight: float = 1.0,
+        mlm_weight: float = 1.0,
+        warmup_fraction: float = 0.1,
+    ) -> None:
+        super().__init__()
+        if contrastive_weight <= 0 and mlm_weight <= 0:
+            raise DeclutrConfigError("model.contrastive_weight and model.mlm_weight are both 0: nothing to train.")
+        self.save_hyperparameters(ignore=["optimizer", "tokenizer"])
+        self.encoder = load_masked_lm(**encoder)
+        self.head = mlm_head(self.encoder)
+        self.optimizer_factory = optimizer
+        self.tokenizer = tokenizer
+        self.skipped: Counter = Counter()
+        self.documents_seen = 0
+
+    @property
+    def body(self) -> torch.nn.Module:
+        """The transformer without its MLM head."""
+        return self.encoder.base_model
+
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Mean-pooled sentence embeddings ``(batch, hidden)``."""
+        hidden = self.body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return mean_pool(hidden, attention_mask)
+
+    def _anchor_pass(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One forward pass over the (masked) anchors: their embeddings and, with MLM on, the MLM loss."""
+        ids, mask, labels = batch["anchor_input_ids"], batch["anchor_attention_mask"], batch.get("mlm_labels")
+        if labels is None or self.hparams.mlm_weight <= 0:
+            return self.embed(ids, mask), None
+        chosen = labels != -100
+        if self.head is not None:
+            hidden = self.body(input_ids=ids, attention_mask=mask).last_hidden_state
+            logits = self.head(hidden[chosen])
+        else:  # unknown head layout: pay for full-vocabulary logits
+            out = self.encoder(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+            hidden, logits = out.hidden_states[-1], out.logits[chosen]
+        return mean_pool(hidden, mask), masked_lm_loss(logits, labels[chosen])
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
+        self._count_data(batch)
+        if batch["anchor_input_ids"].shape[0] == 0:
+            return None  # the stream's closing example carries only skip counts
+        anchors, mlm = self._anchor_pass(batch)
+        loss = anchors.new_zeros(())
+        if self.hparams.contrastive_weight > 0:
+            positives = self.embed(batch["positive_input_ids"], batch["positive_attention_mask"])
+            positives = positives.view(anchors.shape[0], batch["num_positives"], -1).mean(1)
+            contrastive = nt_xent_loss(anchors, positives, self.hparams.temperature)
+            loss = loss + self.hparams.contrastive_weight * contrastive
+            self.log("train/contrastive_loss", contrastive, prog_bar=True)
+        if mlm is not None:
+            loss = loss + self.hparams.mlm_weight * mlm
+            self.log("train/mlm_loss", mlm, prog_bar=True)
+        self.log("train/loss", loss)
+        self.log("train/lr", self.optimizers().param_groups[0]["lr"])
+        return loss
+
+    def _count_data(self, batch: dict) -> None:
+        self.skipped.update(batch["skipped"])
+        self.documents_seen += len(batch["docs"])
+        self.log("data/documents", float(self.documents_seen), reduce_fx="sum", sync_dist=True)
+        for reason, count in self.skipped.items():
+            self.log(f"data/skipped_{reason}", float(count), reduce_fx="sum", sync_dist=True)
+
+    def on_train_epoch_start(self) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if hasattr(datamodule, "set_epoch"):
+            datamodule.set_epoch(self.current_epoch)
+
+    def configure_optimizers(self):
+        decay, no_decay = [], []
+        for name, param in self.named_parameters():
+            if param.requires_grad:
+                (no_decay if any(k in name for k in NO_DECAY) else decay).append(param)
+        optimizer = self.optimizer_factory([{"params": decay}, {"params": no_decay, "weight_decay": 0.0}])
+        total = self.trainer.estimated_stepping_batches
+        if total == float("inf"):
+            raise DeclutrConfigError(
+                "The corpus is a stream of unknown length, so the LR schedule has no end: set trainer.max_steps."
+            )
+        schedule = warmup_linear_decay(int(self.hparams.warmup_fraction * total), int(total))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": LambdaLR(optimizer, schedule), "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # Enough to rebuild the encoder from the checkpoint alone, without the original model folder.
+        checkpoint["hf_config"] = self.encoder.config.to_dict()

@@ -1,0 +1,1 @@
+"""Entry points dispatched by ``run.py`` on ``task=<name>``."""
