@@ -18,6 +18,7 @@ from pathlib import Path
 
 from declutr.errors import DeclutrConfigError
 
+PREPARE_FORMAT = 2  # bump when the splitting/cleaning changes, so stale prepared corpora are detected
 WIKI_TITLE = re.compile(r"^ = ([^=].*?) = $")
 WIKI_ESCAPES = {" @-@ ": "-", " @,@ ": ",", " @.@ ": "."}
 GUTENBERG_START = re.compile(r"^\*\*\* ?START OF (THE|THIS) PROJECT GUTENBERG.*$", re.MULTILINE)
@@ -30,7 +31,7 @@ SKIP_NAMES = {"README", "CONTENTS", "cats.txt", "LICENSE_GITenberg_PG.txt"}
 def wikipedia_articles(path: Path) -> Iterator[tuple[str, str]]:
     """WikiText raw: an article starts at each top-level `` = Title = `` line; ``@-@`` escapes undone."""
     title, lines = None, []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in read_lenient(path).splitlines():
         match = WIKI_TITLE.match(line)
         if match:
             if title is not None:
@@ -73,11 +74,20 @@ def chunk_paragraphs(text: str, chunk_words: int) -> Iterator[str]:
 def brown_text(path: Path) -> str:
     """A Brown corpus file with its ``word/TAG`` tokens reduced to words, paragraphs kept."""
     paragraphs = []
-    for block in re.split(r"\n\s*\n", path.read_text(encoding="utf-8")):
+    for block in re.split(r"\n\s*\n", read_lenient(path)):
         words = [token.rsplit("/", 1)[0] for token in block.split()]
         if words:
             paragraphs.append(" ".join(words))
     return "\n\n".join(paragraphs)
+
+
+def read_lenient(path: Path) -> str:
+    """UTF-8, or Windows-1252 for the few older files in that encoding (it decodes any byte)."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
 
 
 def raw_documents(corpus_dir: Path, chunk_words: int) -> Iterator[tuple[str, str, str]]:
@@ -89,14 +99,14 @@ def raw_documents(corpus_dir: Path, chunk_words: int) -> Iterator[tuple[str, str
             for title, text in wikipedia_articles(path):
                 yield source, f"{rel}#{title}", text
         elif source in GUTENBERG_SOURCES:
-            book = strip_gutenberg_boilerplate(path.read_text(encoding="utf-8", errors="replace"))
+            book = strip_gutenberg_boilerplate(read_lenient(path))
             for i, chunk in enumerate(chunk_paragraphs(book, chunk_words)):
                 yield source, f"{rel}#chunk{i}", chunk
         elif source == "nltk_brown":
             if BROWN_FILE.match(path.name):
                 yield source, rel, brown_text(path)
         elif path.suffix in ("", ".txt"):
-            yield source, rel, path.read_text(encoding="utf-8", errors="replace").strip()
+            yield source, rel, read_lenient(path).strip()
 
 
 @dataclass

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from declutr.data.prepare import prepare_corpus
+from declutr.data.prepare import PREPARE_FORMAT, prepare_corpus
 from declutr.model.encoder import load_tokenizer
 
 
@@ -16,7 +16,7 @@ def run(cfg: DictConfig) -> dict:
     options = cfg.prepare
     output = Path(options.output_dir)
     manifest = output / "manifest.json"
-    settings = {"min_tokens": options.min_tokens, "chunk_words": options.chunk_words,
+    settings = {"format": PREPARE_FORMAT, "min_tokens": options.min_tokens, "chunk_words": options.chunk_words,
                 "tokenizer": str(cfg.model.encoder.name_or_path), "corpus_dir": str(Path(options.corpus_dir).resolve())}
     if manifest.is_file() and not options.overwrite:
         previous = json.loads(manifest.read_text()).get("settings")

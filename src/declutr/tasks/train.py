@@ -8,13 +8,13 @@ from functools import partial
 from pathlib import Path
 
 import lightning as L
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from declutr.callbacks.throughput import TokenThroughput
 from declutr.data.datamodule import DeCLUTRDataModule
 from declutr.embedding import embed_texts
 from declutr.eval.sts import STSBEvaluator
+from declutr.instantiate import build
 from declutr.model.encoder import load_tokenizer
 from declutr.validation import check_corpus_has_usable_document, check_spans_fit_model
 
@@ -25,15 +25,15 @@ def run(cfg: DictConfig) -> dict:
     # Everything that can be known wrong is checked before the model is loaded.
     tokenizer = load_tokenizer(cfg.model.encoder.name_or_path)
     mlm_probability = cfg.data.mlm_probability if cfg.model.mlm_weight > 0 else 0.0
-    datamodule: DeCLUTRDataModule = instantiate(cfg.data, tokenizer=tokenizer, mlm_probability=mlm_probability)
+    datamodule: DeCLUTRDataModule = build(cfg.data, tokenizer=tokenizer, mlm_probability=mlm_probability)
     check_spans_fit_model(datamodule.sampler, tokenizer, cfg.model.encoder)
     check_corpus_has_usable_document(datamodule)
     evaluators = _final_evaluators(cfg)
 
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    module = instantiate(cfg.model, tokenizer=tokenizer, _convert_="all")
+    callbacks = [build(c) for c in (cfg.get("callbacks") or {}).values()]
+    loggers = [build(c) for c in (cfg.get("logger") or {}).values()]
+    trainer: L.Trainer = build(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    module = build(cfg.model, tokenizer=tokenizer, _convert_="all")
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 

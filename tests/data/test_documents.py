@@ -1,0 +1,77 @@
+"""Reading documents from every supported format, and counting (never raising on) bad input."""
+
+import gzip
+import json
+from collections import Counter
+
+import pytest
+
+from declutr.data.documents import read_documents, resolve_files
+from declutr.errors import DeclutrConfigError
+from tests.conftest import STATE_UNION
+
+
+def _read(path, split="file", field="text"):
+    skipped = Counter()
+    return list(read_documents(path, field, split, skipped)), skipped
+
+
+def test_resolves_folders_globs_and_files_sorted_without_duplicates():
+    folder = resolve_files([str(STATE_UNION)])
+    assert len(folder) == 65 and folder == sorted(folder)
+    globbed = resolve_files([str(STATE_UNION / "19*.txt"), str(STATE_UNION / "1945-Truman.txt")])
+    assert len(globbed) == len(set(globbed)) == len([f for f in folder if f.name.startswith("19")])
+
+
+def test_missing_path_names_it_and_the_fix(tmp_path):
+    with pytest.raises(DeclutrConfigError, match=r"does not exist.*data.files"):
+        resolve_files([str(tmp_path / "nope")])
+    with pytest.raises(DeclutrConfigError, match="No corpus files found"):
+        resolve_files([str(tmp_path)])
+
+
+def test_text_splits(tmp_path):
+    path = tmp_path / "a.txt"
+    path.write_text("first para\nstill first\n\n\nsecond para\n\nthird\n")
+    assert [t for _, t in _read(path, "file")[0]] == ["first para\nstill first\n\n\nsecond para\n\nthird"]
+    assert [t for _, t in _read(path, "paragraph")[0]] == ["first para\nstill first", "second para", "third"]
+    assert [t for _, t in _read(path, "line")[0]] == ["first para", "still first", "second para", "third"]
+
+
+def test_jsonl_and_gzip_with_malformed_lines_counted(tmp_path):
+    lines = [json.dumps({"text": "good one"}), "{not json", json.dumps({"body": "no text field"}),
+             json.dumps({"text": "   "}), "", json.dumps({"text": "good two"})]
+    plain = tmp_path / "a.jsonl"
+    plain.write_text("\n".join(lines) + "\n")
+    packed = tmp_path / "b.jsonl.gz"
+    with gzip.open(packed, "wt") as handle:
+        handle.write("\n".join(lines) + "\n")
+    for path in (plain, packed):
+        docs, skipped = _read(path)
+        assert [t for _, t in docs] == ["good one", "good two"]
+        assert skipped == Counter(malformed_json=1, missing_text_field=1, empty=1)
+
+
+def test_non_utf8_and_empty_files_are_counted_not_raised(tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"caf\xe9 \xff\xfe binary")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("  \n\n")
+    assert _read(bad) == ([], Counter(not_utf8=1))
+    assert _read(empty) == ([], Counter(empty=1))
+    lines = tmp_path / "lines.txt"
+    lines.write_bytes(b"fine line\n\xff\xfe\n")
+    docs, skipped = _read(lines, "line")
+    assert [t for _, t in docs] == ["fine line"] and skipped == Counter(not_utf8=1)
+
+
+def test_truncated_gzip_keeps_what_was_readable(tmp_path):
+    path = tmp_path / "cut.jsonl.gz"
+    with gzip.open(path, "wt") as handle:
+        for i in range(2000):
+            handle.write(json.dumps({"text": f"document number {i} " * 20}) + "\n")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    docs, skipped = _read(path)
+    assert 0 < len(docs) < 2000
+    assert sum(skipped.values()) == 1 and next(iter(skipped)).startswith("unreadable_file")

@@ -1,0 +1,50 @@
+"""Corpus preparation on the real raw sources."""
+
+import gzip
+import json
+
+import pytest
+
+from declutr.data.prepare import brown_text, chunk_paragraphs, prepare_corpus, strip_gutenberg_boilerplate, wikipedia_articles
+from declutr.errors import DeclutrConfigError
+from tests.conftest import CORPUS
+
+
+def test_wikitext_is_split_into_its_62_articles():
+    articles = list(wikipedia_articles(CORPUS / "wikitext2_raw" / "wiki.test.raw"))
+    assert len(articles) == 62
+    title, text = articles[0]
+    assert title == "Robert Boulter" and " @-@ " not in text and " = = " in text  # sub-headings stay
+
+
+def test_gutenberg_boilerplate_removed_and_books_chunked():
+    book = strip_gutenberg_boilerplate((CORPUS / "gitenberg" / "pg1342_pride_and_prejudice.txt").read_text())
+    assert "PROJECT GUTENBERG" not in book[:2000].upper() and "It is a truth universally acknowledged" in book
+    assert "END OF THIS PROJECT GUTENBERG" not in book
+    chunks = list(chunk_paragraphs(book, 2000))
+    assert all(len(c.split()) >= 2000 for c in chunks[:-1]) and len(chunks) > 50
+
+
+def test_brown_tags_stripped():
+    text = brown_text(CORPUS / "nltk_brown" / "brown" / "ca01")
+    assert text.startswith("The Fulton County Grand Jury said Friday") and "/at" not in text
+
+
+def test_prepare_writes_shards_and_counts_drops(tokenizer, tmp_path):
+    raw = tmp_path / "raw"
+    (raw / "nltk_inaugural").mkdir(parents=True)
+    (raw / "nltk_movie_reviews").mkdir()
+    for name in ("1789-Washington.txt", "1793-Washington.txt", "1797-Adams.txt"):
+        (raw / "nltk_inaugural" / name).write_bytes((CORPUS / "nltk_inaugural" / "inaugural" / name).read_bytes())
+    (raw / "nltk_movie_reviews" / "short.txt").write_text("A short review.")
+    report = prepare_corpus(raw, tmp_path / "out", tokenizer, min_tokens=500, shard_size=1)
+    assert report.kept == {"nltk_inaugural": 2}  # Washington's second address has 135 words
+    assert report.dropped == {("nltk_inaugural", "shorter than 500 tokens"): 1,
+                              ("nltk_movie_reviews", "shorter than 500 tokens"): 1}
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["shards"] == ["shard-00000.jsonl.gz", "shard-00001.jsonl.gz"] and manifest["documents"] == 2
+    with gzip.open(tmp_path / "out" / "shard-00000.jsonl.gz", "rt") as handle:
+        record = json.loads(handle.readline())
+    assert record["num_tokens"] >= 500 and record["text"].startswith("Fellow-Citizens")
+    with pytest.raises(DeclutrConfigError, match="lower prepare.min_tokens"):
+        prepare_corpus(raw, tmp_path / "none", tokenizer, min_tokens=10**6)

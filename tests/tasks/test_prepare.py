@@ -1,0 +1,37 @@
+"""task=prepare: writes the corpus once, refuses to mix settings, and its output trains."""
+
+import pytest
+
+from declutr.tasks import prepare, train
+from tests.conftest import CORPUS
+
+
+@pytest.fixture
+def raw_corpus(tmp_path):
+    raw = tmp_path / "raw" / "nltk_inaugural"
+    raw.mkdir(parents=True)
+    for source in sorted((CORPUS / "nltk_inaugural" / "inaugural").glob("18*.txt"))[:12]:
+        (raw / source.name).write_bytes(source.read_bytes())
+    return raw.parent
+
+
+def test_prepare_is_idempotent_and_guards_its_settings(make_config, raw_corpus, tmp_path, capsys):
+    out = tmp_path / "prepared"
+    overrides = ["task=prepare", "model=tiny", f"prepare.corpus_dir={raw_corpus}", f"prepare.output_dir={out}"]
+    result = prepare.run(make_config(*overrides))
+    assert result["documents"] > 0 and (out / "manifest.json").is_file()
+    assert "kept" in capsys.readouterr().out
+    prepare.run(make_config(*overrides))
+    assert "already prepared" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="prepare.overwrite=true"):
+        prepare.run(make_config(*overrides, "prepare.min_tokens=100"))
+    redone = prepare.run(make_config(*overrides, "prepare.min_tokens=100", "prepare.overwrite=true"))
+    assert redone["documents"] >= result["documents"]
+
+
+def test_prepared_corpus_feeds_training(make_config, raw_corpus, tmp_path):
+    out = tmp_path / "prepared"
+    prepare.run(make_config("task=prepare", "model=tiny", f"prepare.corpus_dir={raw_corpus}", f"prepare.output_dir={out}"))
+    result = train.run(make_config("model=tiny", "debug=fast", "callbacks=none", "evaluate.enabled=false",
+                                   f"paths.prepared_dir={out}"))
+    assert (tmp_path / "run" / "model" / "config.json").is_file() and result["model_dir"]

@@ -1,0 +1,106 @@
+"""task=train end to end: real corpus files, the real tokenizer, real Lightning runs through run.py."""
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModel
+
+from declutr.errors import DeclutrConfigError
+from declutr.tasks.train import run
+from tests.conftest import DATA_DIR, ROOT, STATE_UNION
+from tests.wandb_log import config_and_history_keys
+
+FAST = ["model=tiny", f"data.files=[{STATE_UNION}]", f"paths.data_dir={DATA_DIR}"]
+
+
+def run_py(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def metrics(run_dir: Path) -> list[dict]:
+    with (run_dir / "csv" / "version_0" / "metrics.csv").open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_fast_run_through_run_py_writes_model_checkpoints_and_metrics(tmp_path):
+    result = run_py(*FAST, "debug=fast", "callbacks.stsb_dev.every_n_steps=2", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "STS-B Spearman x100" in result.stdout and "Trained encoder" in result.stdout
+    model = AutoModel.from_pretrained(tmp_path / "model")  # a plain HF folder
+    assert model.config.hidden_size == 32
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    rows = metrics(tmp_path)
+    logged = {key for row in rows for key, value in row.items() if value}
+    assert {"train/loss", "train/contrastive_loss", "train/mlm_loss", "train/lr", "train/tokens_per_s",
+            "val/stsb_spearman", "data/documents"} <= logged
+    lrs = [float(r["train/lr"]) for r in rows if r.get("train/lr")]
+    # 4 steps, int(0.1 * 4) = 0 warm-up steps, then linear decay from the tiny model's lr of 1e-3
+    assert lrs == pytest.approx([1e-3, 7.5e-4, 5e-4, 2.5e-4])
+
+
+def test_wandb_offline_run_records_config_and_metrics(tmp_path):
+    result = run_py(*FAST, "debug=fast", "logger=wandb", "callbacks.stsb_dev.every_n_steps=2", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_file,) = (tmp_path / "wandb").glob("offline-run-*/run-*.wandb")
+    config, history = config_and_history_keys(run_file)
+    assert {"data", "model", "trainer", "seed"} <= config  # the full resolved config
+    assert {"train/loss", "train/contrastive_loss", "train/mlm_loss", "train/lr", "val/stsb_spearman"} <= history
+
+
+def test_multirun_sweeps_two_jobs(tmp_path):
+    result = run_py("-m", *FAST, "debug=fast", "evaluate.enabled=false", "callbacks=none",
+                    "data.sampler.strategy=overlap,subsumed", f"hydra.sweep.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir() if (p / "model" / "config.json").is_file()) == ["0", "1"]
+
+
+def test_short_real_run_lowers_the_contrastive_loss(make_config):
+    cfg = make_config(*FAST, "callbacks=none", "evaluate.enabled=false", "trainer.max_steps=60",
+                      "trainer.log_every_n_steps=1", "data.num_workers=0", "data.batch_size=4")
+    run(cfg)
+    losses = [float(r["train/contrastive_loss"]) for r in metrics(Path(cfg.paths.output_dir)) if r["train/contrastive_loss"]]
+    assert len(losses) == 60
+    first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
+    # 8 anchors + 8 mean positives: chance level is log(15) = 2.71; the model must learn well below it.
+    assert first > 2.0 and last < 0.75 * first, (first, last)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["data.files=[/nonexistent/corpus]"], "does not exist"),
+        (["data.sampler.min_span_len=200", "data.sampler.max_span_len=100"], "min_span_len=200"),
+        (["data.sampler.max_span_len=600"], "max_span_len=600 plus 2 special tokens exceeds the model's 512"),
+        (["data.sampler.strategy=nearby"], "strategy='nearby'"),
+    ],
+)
+def test_bad_settings_fail_before_training_with_the_fix(make_config, overrides, message):
+    cfg = make_config(*FAST, *overrides)
+    with pytest.raises(DeclutrConfigError, match=message):
+        run(cfg)
+    assert not Path(cfg.paths.output_dir).exists(), "nothing is written for a config that cannot run"
+
+
+def test_corpus_without_usable_documents(make_config, tmp_path):
+    corpus = tmp_path / "short"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("only a few words")
+    (corpus / "b.txt").write_bytes(b"\xff\xfe\x00 not utf-8")
+    (corpus / "c.jsonl").write_text('{"text": "short"}\n{broken\n')
+    cfg = make_config(*FAST, f"data.files=[{corpus}]")
+    with pytest.raises(DeclutrConfigError, match=r"No usable document.*2 too_short.*needs at least .* 512 tokens"):
+        run(cfg)
+
+
+def test_run_py_turns_config_errors_into_a_clean_exit(tmp_path):
+    result = run_py(*FAST, "data.files=[/nonexistent/corpus]", f"hydra.run.dir={tmp_path}")
+    assert result.returncode != 0
+    assert "Configuration error: Corpus path '/nonexistent/corpus' does not exist" in result.stderr
+    assert "Traceback" not in result.stderr

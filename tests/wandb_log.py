@@ -1,0 +1,52 @@
+"""Read the records of a wandb offline run (``run-*.wandb``) without network or the wandb service.
+
+The file is a LevelDB-style log: a 7-byte header (``:W&B``, magic, version), then 32 KiB blocks of
+chunks, each with a 7-byte header (crc32, little-endian length, type: 1 full, 2 first, 3 middle,
+4 last) whose payloads join into serialized ``wandb_internal_pb2.Record`` messages.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+
+from wandb.proto import wandb_internal_pb2
+
+BLOCK = 32768
+HEADER = 7
+
+
+def records(path: Path) -> Iterator[wandb_internal_pb2.Record]:
+    data = Path(path).read_bytes()
+    assert data[:4] == b":W&B", f"{path} is not a wandb run file"
+    pos, pending = HEADER, b""
+    while pos + HEADER <= len(data):
+        room = BLOCK - pos % BLOCK
+        if room < HEADER:  # block trailer too small for a chunk header: skip the padding
+            pos += room
+            continue
+        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + HEADER])
+        if kind == 0 and length == 0:  # zero padding at the end of a block
+            pos += room
+            continue
+        payload = data[pos + HEADER : pos + HEADER + length]
+        pos += HEADER + length
+        pending = payload if kind in (1, 2) else pending + payload
+        if kind in (1, 4):
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(pending)
+            yield record
+            pending = b""
+
+
+def config_and_history_keys(path: Path) -> tuple[set[str], set[str]]:
+    """Top-level config keys and every metric name in the history of a run file."""
+    config, history = set(), set()
+    for record in records(path):
+        kind = record.WhichOneof("record_type")
+        if kind == "config":
+            config |= {item.key for item in record.config.update}
+        elif kind == "history":
+            history |= {item.key or "/".join(item.nested_key) for item in record.history.item}
+    return config, history
