@@ -1,20 +1,22 @@
 """The single entry point: ``python run.py [task=train|prepare] [group=option] [key=value ...]``."""
 
 import importlib
+import pkgutil
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
 import declutr.resolvers  # noqa: F401  (registers ${minilm_path:} and friends)
+import declutr.tasks
 from declutr.errors import DeclutrConfigError
 
-TASKS = ("train", "prepare")
+TASKS = sorted(m.name for m in pkgutil.iter_modules(declutr.tasks.__path__))  # one module per task
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig):
     if cfg.task not in TASKS:
-        raise SystemExit(f"Unknown task={cfg.task!r}; use one of {TASKS}.")
+        raise SystemExit(f"Unknown task={cfg.task!r}; use one of {', '.join(TASKS)}.")
     if cfg.get("print_config"):
         print(OmegaConf.to_yaml(cfg, resolve=True))
     try:

@@ -47,7 +47,7 @@ def run(cfg: DictConfig) -> dict:
     model_dir = _save_encoder(module, tokenizer, Path(cfg.paths.output_dir) / "model")
     throughput = next((c for c in callbacks if isinstance(c, TokenThroughput)), None)
     _print_summary(before, after, module, trainer, model_dir, throughput)
-    return {"before": before, "after": after, "model_dir": str(model_dir),
+    return {"objective": after.get("stsb_dev"), "before": before, "after": after, "model_dir": str(model_dir),
             "tokens_per_s": throughput.mean_tokens_per_s if throughput else None}
 
 
