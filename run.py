@@ -2,13 +2,16 @@
 
 import importlib
 import pkgutil
+import shutil
+from pathlib import Path
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 import declutr.resolvers  # noqa: F401  (registers ${minilm_path:} and friends)
 import declutr.tasks
-from declutr.errors import DeclutrConfigError
+from declutr.errors import DeclutrConfigError, DeclutrRunError
 
 TASKS = sorted(m.name for m in pkgutil.iter_modules(declutr.tasks.__path__))  # one module per task
 
@@ -22,8 +25,18 @@ def main(cfg: DictConfig):
     try:
         result = importlib.import_module(f"declutr.tasks.{cfg.task}").run(cfg)
     except DeclutrConfigError as err:
+        _remove_empty_run_folder()
         raise SystemExit(f"Configuration error: {err}") from None
+    except DeclutrRunError as err:
+        raise SystemExit(f"Run stopped: {err}") from None
     return result.get("objective") if isinstance(result, dict) else None
+
+
+def _remove_empty_run_folder() -> None:
+    """A config that cannot run leaves nothing behind: drop the folder Hydra made if it holds only Hydra's files."""
+    folder = Path(HydraConfig.get().runtime.output_dir)
+    if folder.is_dir() and all(p.name in (".hydra", "run.log") or p.suffix == ".log" for p in folder.iterdir()):
+        shutil.rmtree(folder)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,8 @@ def check_corpus_has_usable_document(datamodule) -> None:
     for example in dataset:
         if example["anchors"]:
             return
-        skipped.update(example["skipped"])
+        for (reason, _file), count in example["skipped"].items():
+            skipped[reason] += count
     counts = ", ".join(f"{n} {reason}" for reason, n in sorted(skipped.items())) or "no documents at all"
     raise DeclutrConfigError(
         f"No usable document in data.files={[str(f) for f in datamodule.files][:5]} ({counts}). Each document needs at "

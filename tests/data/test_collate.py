@@ -10,8 +10,8 @@ from declutr.data.collate import DeCLUTRCollator, mask_tokens
 
 def _example(rng, lengths_a, lengths_p, doc="d"):
     ids = lambda n: rng.integers(1000, 20000, n)  # noqa: E731 (ordinary word pieces, no special ids)
-    return {"doc": doc, "anchors": [ids(n) for n in lengths_a],
-            "positives": [[ids(n) for n in group] for group in lengths_p], "skipped": Counter(too_short=1)}
+    return {"doc": doc, "shard": 0, "position": 0, "anchors": [ids(n) for n in lengths_a],
+            "positives": [[ids(n) for n in group] for group in lengths_p], "skipped": Counter({("too_short", "f"): 1})}
 
 
 def test_layout_special_tokens_and_padding(tokenizer):
@@ -28,7 +28,7 @@ def test_layout_special_tokens_and_padding(tokenizer):
         assert row[0] == cls and row[n + 1] == sep and (row[n + 2 :] == pad).all()
         assert row[1 : n + 1].tolist() == example_anchor.tolist()
     assert batch["num_tokens"] == sum(n + 2 for n in [5, 9, 7, 4, 3, 4, 6, 2, 5, 5, 1, 8])
-    assert batch["skipped"] == Counter(too_short=2) and batch["num_positives"] == 2
+    assert batch["skipped"] == Counter({("too_short", "f"): 2}) and batch["num_positives"] == 2
 
 
 def test_masking_never_touches_special_or_padding_and_labels_only_chosen(tokenizer):

@@ -12,8 +12,11 @@ from tests.conftest import STATE_UNION
 
 
 def _read(path, split="file", field="text"):
+    """Documents and the skip counts by reason (all skips here come from ``path`` itself)."""
     skipped = Counter()
-    return list(read_documents(path, field, split, skipped)), skipped
+    docs = list(read_documents(path, field, split, skipped))
+    assert all(file == str(path) for _reason, file in skipped)
+    return docs, Counter({reason: n for (reason, _file), n in skipped.items()})
 
 
 def test_resolves_folders_globs_and_files_sorted_without_duplicates():

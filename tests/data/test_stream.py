@@ -5,6 +5,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+import torch
 from torch.utils.data import DataLoader
 
 from declutr.data.collate import DeCLUTRCollator
@@ -18,6 +19,14 @@ SMALL = SpanSampler(num_anchors=2, num_positives=2, min_span_len=8, max_span_len
 
 def _stream(tokenizer, files, **kwargs):
     return DocumentStream(files, tokenizer, kwargs.pop("sampler", SMALL), **kwargs)
+
+
+def _reasons(examples):
+    totals = Counter()
+    for example in examples:
+        for (reason, _file), n in example["skipped"].items():
+            totals[reason] += n
+    return totals
 
 
 def _docs(loader_or_stream):
@@ -40,9 +49,11 @@ def test_ranks_and_workers_partition_the_corpus(tokenizer, workers):
     assert sorted(seen) == everything, "every document exactly once across 2 ranks x workers"
 
 
-def test_real_non_utf8_files_are_counted(tokenizer):
-    examples = list(_stream(tokenizer, resolve_files([str(STATE_UNION)])))
-    assert sum((Counter(e["skipped"]) for e in examples), Counter()) == Counter(not_utf8=6)
+@pytest.mark.parametrize("workers", [0, 2])
+def test_real_non_utf8_files_are_counted_once_through_the_loader(tokenizer, workers):
+    stream = _stream(tokenizer, resolve_files([str(STATE_UNION)]))
+    batches = list(DataLoader(stream, batch_size=4, num_workers=workers, collate_fn=DeCLUTRCollator(tokenizer)))
+    assert _reasons(batches) == Counter(not_utf8=6)
 
 
 def test_same_seed_same_examples_new_epoch_new_order(tokenizer):
@@ -74,12 +85,41 @@ def test_short_and_bad_documents_are_skipped_and_counted(tokenizer, tmp_path):
     examples = list(_stream(tokenizer, [corpus], shuffle=False))
     real = [e for e in examples if e["anchors"]]
     assert len(real) == 2
-    totals = sum((Counter(e["skipped"]) for e in examples), Counter())
-    assert totals == Counter({SKIPPED_SHORT: 1, "malformed_json": 1})
+    assert _reasons(examples) == Counter({SKIPPED_SHORT: 1, "malformed_json": 1})
 
 
 def test_trailing_skips_are_reported_in_a_closing_example(tokenizer, tmp_path):
     corpus = tmp_path / "short.txt"
     corpus.write_text("tiny\n\nalso tiny\n")
     examples = list(_stream(tokenizer, [corpus], text_split="paragraph"))
-    assert examples == [{"doc": None, "anchors": [], "positives": [], "skipped": Counter({SKIPPED_SHORT: 2})}]
+    assert examples == [{"doc": None, "shard": 0, "position": None, "anchors": [], "positives": [],
+                         "skipped": Counter({(SKIPPED_SHORT, str(corpus)): 2})}]
+
+
+def test_resuming_from_positions_continues_exactly(tokenizer):
+    files = resolve_files([str(STATE_UNION)])
+    for workers in (0, 2):
+        full = list(DataLoader(_stream(tokenizer, files, seed=5), batch_size=2, num_workers=workers,
+                               collate_fn=DeCLUTRCollator(tokenizer, 0.0)))
+        done, rest = full[:5], full[5:]
+        consumed = {}
+        for batch in done:
+            for shard, position in batch["positions"]:
+                consumed[shard] = max(consumed.get(shard, 0), position + 1)
+        stream = _stream(tokenizer, files, seed=5, start_positions=consumed, worker_offset=len(done) % max(1, workers))
+        resumed = list(DataLoader(stream, batch_size=2,
+                                  num_workers=workers, collate_fn=DeCLUTRCollator(tokenizer, 0.0)))
+        assert _docs(resumed) == _docs(rest), "the same documents, in the same order"
+        for a, b in zip(resumed, rest):
+            assert torch.equal(a["anchor_input_ids"], b["anchor_input_ids"]), "and the same spans"
+
+
+def test_a_file_that_disappears_mid_run_is_counted(tokenizer, tmp_path):
+    kept, gone = tmp_path / "a.txt", tmp_path / "b.jsonl"
+    kept.write_text(" ".join(f"w{i}" for i in range(300)))
+    gone.write_text('{"text": "x"}\n')
+    files = resolve_files([str(tmp_path)])
+    gone.unlink()  # after the corpus was listed, before it is read
+    examples = list(_stream(tokenizer, files, shuffle=False))
+    assert [e["doc"] for e in examples if e["doc"]] == [f"{kept}:1"]
+    assert _reasons(examples) == Counter({"unreadable_file:FileNotFoundError": 1})

@@ -61,7 +61,9 @@ class DeCLUTRCollator:
     Output keys: ``anchor_input_ids``/``anchor_attention_mask`` ``(n_anchors, La)``, ``mlm_labels``
     ``(n_anchors, La)`` (only when masking), ``positive_input_ids``/``positive_attention_mask``
     ``(n_anchors * P, Lp)`` with anchor ``i``'s positives at rows ``i*P .. i*P+P-1``, ``num_positives``,
-    ``num_tokens`` (non-pad tokens in the batch) and ``skipped`` (a Counter of skipped documents).
+    ``num_tokens`` (non-pad tokens in the batch), ``skipped`` (a Counter of skipped input by
+    ``(reason, file)``), ``docs`` (document keys) and ``positions`` (``(shard, position)`` per document,
+    for exact resuming).
     """
 
     def __init__(self, tokenizer, mlm_probability: float = 0.15) -> None:
@@ -92,6 +94,7 @@ class DeCLUTRCollator:
             "num_tokens": int(anchor_mask.sum() + positive_mask.sum()),
             "skipped": skipped,
             "docs": [ex["doc"] for ex in examples if ex["doc"] is not None],
+            "positions": [(ex["shard"], ex["position"]) for ex in examples if ex["doc"] is not None],
         }
         if self.mlm_probability:
             maskable = anchor_mask.bool() & ~torch.isin(anchor_ids, self.special_ids)

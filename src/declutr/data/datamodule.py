@@ -8,14 +8,20 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
+from declutr.data.accounting import StreamAccounting
 from declutr.data.collate import DeCLUTRCollator
 from declutr.data.documents import resolve_files
 from declutr.data.spans import SpanSampler
 from declutr.data.stream import DocumentStream
+from declutr.errors import DeclutrConfigError
 
 
 class DeCLUTRDataModule(L.LightningDataModule):
-    """Training data for DeCLUTR. ``batch_size`` counts documents per device (each gives A anchors)."""
+    """Training data for DeCLUTR. ``batch_size`` counts documents per device (each gives A anchors).
+
+    Its state (what was consumed and skipped) is saved in checkpoints, so a resumed run continues the
+    stream exactly where the checkpoint was taken.
+    """
 
     def __init__(
         self,
@@ -30,6 +36,7 @@ class DeCLUTRDataModule(L.LightningDataModule):
         mlm_probability: float = 0.15,
         num_workers: int = 1,
         pin_memory: bool = True,
+        max_bad_fraction: float = 0.5,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -39,22 +46,33 @@ class DeCLUTRDataModule(L.LightningDataModule):
         self.stream_options = dict(text_field=text_field, text_split=text_split, shuffle=shuffle,
                                    shuffle_buffer=shuffle_buffer, seed=seed)
         self.collator = DeCLUTRCollator(tokenizer, mlm_probability)
+        self.accounting = StreamAccounting(max_bad_fraction)
         self.dataset: DocumentStream | None = None
 
     def setup(self, stage: str | None = None) -> None:
         rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        num_shards = world * max(1, self.num_workers)
+        if self.accounting.consumed and self.accounting.num_shards != num_shards:
+            raise DeclutrConfigError(
+                f"The checkpoint's data position was saved with {self.accounting.num_shards} readers (devices x "
+                f"data.num_workers) and this run has {num_shards}: resume with the same devices and data.num_workers."
+            )
+        self.accounting.num_shards = num_shards
         self.dataset = DocumentStream(self.files, self.tokenizer, self.sampler, rank=rank, world_size=world,
                                       **self.stream_options)
 
     def set_epoch(self, epoch: int) -> None:
+        self.accounting.new_epoch(epoch)
         if self.dataset is not None:
             self.dataset.set_epoch(epoch)
+            self.dataset.start_positions = dict(self.accounting.consumed)
+            self.dataset.worker_offset = self.accounting.batches % max(1, self.num_workers)
 
     def train_dataloader(self) -> DataLoader:
         if self.dataset is None:
             self.setup("fit")
         if self.trainer is not None:  # a resumed run starts mid-way: its first iterator needs the right epoch
-            self.dataset.set_epoch(self.trainer.current_epoch)
+            self.set_epoch(self.trainer.current_epoch)
         return DataLoader(
             self.dataset,
             batch_size=self.batch_size,
@@ -64,3 +82,13 @@ class DeCLUTRDataModule(L.LightningDataModule):
             persistent_workers=False,  # workers must be re-created each epoch to see the new epoch number
             prefetch_factor=4 if self.num_workers else None,
         )
+
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        self.accounting.update(batch)  # in the main process, for the batch about to be trained on
+        return batch
+
+    def state_dict(self) -> dict:
+        return self.accounting.state_dict()
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.accounting.load_state_dict(state_dict)

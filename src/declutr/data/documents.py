@@ -2,7 +2,7 @@
 
 Every reader is a generator over ``(key, text)`` that never loads a whole corpus in memory.
 Bad input (non-UTF-8 bytes, malformed JSON lines, empty documents, a gzip cut short) is skipped and
-counted in a ``collections.Counter`` by reason, never raised: one bad line must not end a long run.
+counted in a ``collections.Counter`` by ``(reason, file)``, never raised: one bad line must not end a long run.
 """
 
 from __future__ import annotations
@@ -56,21 +56,31 @@ def resolve_files(sources: Sequence[str | os.PathLike] | str) -> list[Path]:
     return sorted(files)
 
 
-def _lines(path: Path, skipped: Counter) -> Iterator[bytes]:
-    """Raw lines of a file, transparently gunzipped; a truncated gzip ends the file and is counted."""
+def _lines(path: Path, skipped: Counter, reports_file_errors: bool) -> Iterator[bytes]:
+    """Raw lines of a file, transparently gunzipped. An unreadable file or a gzip cut short ends the
+    file; it is counted once, by the reader that ``reports_file_errors`` (every reader sees the error)."""
     opener = gzip.open if path.name.endswith(".gz") else open
     try:
         with opener(path, "rb") as handle:
             yield from handle
     except (EOFError, gzip.BadGzipFile, OSError) as err:
-        skipped[f"unreadable_file:{type(err).__name__}"] += 1
+        if reports_file_errors:
+            skipped[f"unreadable_file:{type(err).__name__}", str(path)] += 1
 
 
-def _decode(raw: bytes, skipped: Counter) -> str | None:
+def _read_whole(path: Path, skipped: Counter) -> str | None:
+    try:
+        return _decode(path.read_bytes(), path, skipped)
+    except OSError as err:
+        skipped[f"unreadable_file:{type(err).__name__}", str(path)] += 1
+        return None
+
+
+def _decode(raw: bytes, path: Path, skipped: Counter) -> str | None:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        skipped["not_utf8"] += 1
+        skipped["not_utf8", str(path)] += 1
         return None
 
 
@@ -78,80 +88,67 @@ def _keep_all() -> bool:
     return True
 
 
-def read_jsonl(path: Path, text_field: str, skipped: Counter, keep: Callable[[], bool] = _keep_all) -> Iterator[tuple[str, str]]:
+def read_jsonl(path: Path, text_field: str, skipped: Counter, keep: Callable[[], bool] = _keep_all,
+               reports_file_errors: bool = True) -> Iterator[tuple[str, str]]:
     """Documents of a JSON-lines file.
 
     ``keep()`` is called once per non-blank line, in order, and decides whether this reader owns it
     (sharding): lines owned by another rank or worker are never decoded or parsed, nor counted.
     """
     index = 0
-    for raw in _lines(path, skipped):
+    for raw in _lines(path, skipped, reports_file_errors):
         if not raw.strip():
             continue
         index += 1
-        if not keep():
-            continue
-        line = _decode(raw, skipped)
-        if line is None:
+        if not keep() or (line := _decode(raw, path, skipped)) is None:
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
-            skipped["malformed_json"] += 1
+            skipped["malformed_json", str(path)] += 1
             continue
         text = record.get(text_field) if isinstance(record, dict) else None
         if not isinstance(text, str):
-            skipped["missing_text_field"] += 1
-            continue
-        if not text.strip():
-            skipped["empty"] += 1
-            continue
-        yield f"{path}:{index}", text
+            skipped["missing_text_field", str(path)] += 1
+        elif not text.strip():
+            skipped["empty", str(path)] += 1
+        else:
+            yield f"{path}:{index}", text
 
 
-def read_text(path: Path, split: str, skipped: Counter, keep: Callable[[], bool] = _keep_all) -> Iterator[tuple[str, str]]:
+def read_text(path: Path, split: str, skipped: Counter, keep: Callable[[], bool] = _keep_all,
+              reports_file_errors: bool = True) -> Iterator[tuple[str, str]]:
     """Documents of a plain-text file: the whole file, each blank-line-separated block, or each line.
 
-    ``keep()`` is called once per candidate document (the file itself for ``split="file"``, else each
-    non-blank block or line) and decides whether this reader owns it.
+    ``keep()`` is called once per candidate document, in order, and decides whether this reader owns it.
+    Candidates are the file itself for ``split="file"``, each non-blank line for ``"line"``, and each
+    non-blank block for ``"paragraph"`` (where an unreadable file counts as one candidate, so that
+    exactly one reader reports it).
     """
     if split not in TEXT_SPLITS:
         raise DeclutrConfigError(f"Unknown data.text_split={split!r}; use one of {TEXT_SPLITS}.")
-    if split == "file":
-        if not keep():
-            return
-        try:
-            content = _decode(path.read_bytes(), skipped)
-        except OSError as err:
-            skipped[f"unreadable_file:{type(err).__name__}"] += 1
-            return
-        if content is not None and not content.strip():
-            skipped["empty"] += 1
-        elif content is not None:
-            yield f"{path}:1", content.strip()
-        return
     if split == "line":
         index = 0
-        for raw in _lines(path, skipped):
-            if not raw.strip():
-                continue
-            index += 1
-            if keep() and (line := _decode(raw, skipped)) is not None:
-                yield f"{path}:{index}", line.strip()
+        for raw in _lines(path, skipped, reports_file_errors):
+            if raw.strip():
+                index += 1
+                if keep() and (line := _decode(raw, path, skipped)) is not None:
+                    yield f"{path}:{index}", line.strip()
+        return
+    if split == "file":
+        if keep() and (content := _read_whole(path, skipped)) is not None:
+            if content.strip():
+                yield f"{path}:1", content.strip()
+            else:
+                skipped["empty", str(path)] += 1
         return
     file_errors: Counter = Counter()
-    try:
-        content = _decode(path.read_bytes(), file_errors)
-    except OSError as err:
-        file_errors[f"unreadable_file:{type(err).__name__}"] += 1
-        content = None
+    content = _read_whole(path, file_errors)
     if content is None:
-        if keep():  # the unreadable file counts as one candidate, so exactly one shard reports it
+        if keep():
             skipped.update(file_errors)
         return
-    index = 0
-    for chunk in _paragraphs(content):
-        index += 1
+    for index, chunk in enumerate(_paragraphs(content), 1):
         if keep():
             yield f"{path}:{index}", chunk.strip()
 
@@ -168,10 +165,12 @@ def _paragraphs(content: str) -> Iterator[str]:
         yield "\n".join(block)
 
 
-def read_documents(
-    path: Path, text_field: str, text_split: str, skipped: Counter, keep: Callable[[], bool] = _keep_all
-) -> Iterator[tuple[str, str]]:
-    """Dispatch on the file name: JSON lines for ``.jsonl``/``.jsonl.gz``, plain text otherwise."""
+def read_documents(path: Path, text_field: str, text_split: str, skipped: Counter,
+                   keep: Callable[[], bool] = _keep_all, reports_file_errors: bool = True) -> Iterator[tuple[str, str]]:
+    """Dispatch on the file name: JSON lines for ``.jsonl``/``.jsonl.gz``, plain text otherwise.
+
+    Skipped input is counted in ``skipped`` under ``(reason, file)``.
+    """
     if path.name.endswith((".jsonl", ".jsonl.gz")):
-        return read_jsonl(path, text_field, skipped, keep)
-    return read_text(path, text_split, skipped, keep)
+        return read_jsonl(path, text_field, skipped, keep, reports_file_errors)
+    return read_text(path, text_split, skipped, keep, reports_file_errors)

@@ -3,14 +3,20 @@
 Documents are streamed (never all in memory), sharded round-robin over (distributed rank x DataLoader
 worker) so each document is read by exactly one reader per epoch, shuffled (file order per epoch plus
 a shuffle buffer), tokenised once, and cut into spans by a :class:`SpanSampler`. Documents too short
-to sample and bad input are skipped and counted by reason; the counts ride along with the examples so
-the training loop can log them.
+to sample and bad input are skipped and counted by ``(reason, file)``; the counts ride along with the
+examples so the training loop can log them.
+
+Resuming is exact: each example carries its reader (``shard``) and its ``position`` in that reader's
+sequence of documents, and a stream built with ``start_positions`` skips (without tokenising) the
+documents already consumed. Span draws are seeded per document, so skipping changes nothing else.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -34,10 +40,14 @@ class _RoundRobin:
 
 
 class DocumentStream(IterableDataset):
-    """Yields ``{"anchors": [ids], "positives": [[ids] * P] * A, "skipped": Counter, "doc": key}``.
+    """Yields ``{"doc": key, "shard": s, "position": i, "anchors": [ids], "positives": [[ids] * P] * A,
+    "skipped": Counter}``.
 
     ``ids`` are 1-D ``int64`` numpy arrays without special tokens (the collator adds those). An example
     with no anchors carries only the counts of what was skipped after the last real example.
+    ``start_positions`` maps a shard to the number of its documents to skip (resuming mid-epoch), and
+    ``worker_offset`` rotates which DataLoader worker reads which shard, so the resumed loader's first
+    batch comes from the shard whose turn it was (workers take turns batch by batch).
     """
 
     def __init__(
@@ -52,6 +62,8 @@ class DocumentStream(IterableDataset):
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
+        start_positions: Mapping[int, int] | None = None,
+        worker_offset: int = 0,
     ) -> None:
         self.files = list(files)
         self.tokenizer = tokenizer
@@ -60,14 +72,18 @@ class DocumentStream(IterableDataset):
         self.shuffle, self.shuffle_buffer = shuffle, max(1, shuffle_buffer)
         self.seed, self.rank, self.world_size = seed, rank, world_size
         self.epoch = 0
+        self.start_positions = dict(start_positions or {})
+        self.worker_offset = worker_offset
 
     def set_epoch(self, epoch: int) -> None:
         """New file order and span draws each epoch; call before the DataLoader iterator is created."""
+        if epoch != self.epoch:
+            self.start_positions, self.worker_offset = {}, 0
         self.epoch = epoch
 
     def _shard(self) -> tuple[int, int]:
         info = get_worker_info()
-        workers, worker = (info.num_workers, info.id) if info else (1, 0)
+        workers, worker = (info.num_workers, (info.id + self.worker_offset) % info.num_workers) if info else (1, 0)
         return self.rank * workers + worker, self.world_size * workers
 
     def documents(self, skipped: Counter) -> Iterator[tuple[str, str]]:
@@ -77,7 +93,8 @@ class DocumentStream(IterableDataset):
         if self.shuffle:  # the same permutation on every reader, so the round-robin stays a partition
             np.random.default_rng([self.seed, self.epoch]).shuffle(files)
         keep = _RoundRobin(shard, num_shards)
-        docs = (doc for path in files for doc in read_documents(path, self.text_field, self.text_split, skipped, keep))
+        docs = (doc for i, path in enumerate(files)
+                for doc in read_documents(path, self.text_field, self.text_split, skipped, keep, i % num_shards == shard))
         if not self.shuffle:
             yield from docs
             return
@@ -99,21 +116,30 @@ class DocumentStream(IterableDataset):
 
     def __iter__(self) -> Iterator[dict]:
         shard, _ = self._shard()
-        rng = np.random.default_rng([self.seed, self.epoch, shard, 2])
         skipped: Counter = Counter()
-        for key, text in self.documents(skipped):
+        start = self.start_positions.get(shard, 0)
+        documents = self.documents(skipped)
+        for _ in islice(documents, start):  # already trained on before the resume: read, not tokenised
+            pass
+        skipped.clear()  # (and already counted then)
+        for position, (key, text) in enumerate(documents, start):
             ids = self.tokenize(text)
+            # Seeded by the document itself: the same spans however the corpus is sharded or resumed.
+            rng = np.random.default_rng([self.seed, self.epoch, zlib.crc32(key.encode())])
             spans = self.sampler.sample(len(ids), rng)
             if spans is None:
-                skipped[SKIPPED_SHORT] += 1
+                skipped[SKIPPED_SHORT, key.rsplit(":", 1)[0]] += 1
                 continue
             yield {
                 "doc": key,
+                "shard": shard,
+                "position": position,
                 "anchors": [ids[s:e] for s, e in spans.anchors],
                 "positives": [[ids[s:e] for s, e in group] for group in spans.positives],
-                "skipped": skipped,
+                "skipped": Counter(skipped),
             }
-            skipped = Counter()
+            skipped.clear()  # (the same object documents() counts into)
         if skipped:
-            yield {"doc": None, "anchors": [], "positives": [], "skipped": skipped}
+            yield {"doc": None, "shard": shard, "position": None, "anchors": [], "positives": [],
+                   "skipped": Counter(skipped)}
 

@@ -1,0 +1,87 @@
+"""What the training stream consumed and skipped: for metrics, the end-of-run summary, the bad-input
+threshold, and exact resuming (it is saved in every checkpoint through the datamodule's state)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import torch.distributed as dist
+
+from declutr.data.stream import SKIPPED_SHORT
+from declutr.errors import DeclutrDataError
+
+
+class StreamAccounting:
+    """Counts per batch: documents trained on, skipped input by ``(reason, file)``, and, for this epoch,
+    the batches consumed and per reader (``shard``) how many of its documents they held.
+
+    Bad input (everything skipped except documents too short for the span settings) may be at most
+    ``max_bad_fraction`` of the input once ``min_inputs`` inputs were seen; past that the run stops with
+    the worst files named.
+    """
+
+    def __init__(self, max_bad_fraction: float = 0.5, min_inputs: int = 100) -> None:
+        self.max_bad_fraction, self.min_inputs = max_bad_fraction, min_inputs
+        self.documents = 0
+        self.skipped: Counter = Counter()
+        self.epoch = 0
+        self.consumed: dict[int, int] = {}
+        self.batches = 0
+        self.num_shards: int | None = None
+
+    def update(self, batch: dict) -> None:
+        self.documents += len(batch["docs"])
+        self.batches += 1
+        self.skipped.update(batch["skipped"])
+        for shard, position in batch["positions"]:
+            self.consumed[shard] = max(self.consumed.get(shard, 0), position + 1)
+        self._check_bad_fraction()
+
+    def new_epoch(self, epoch: int) -> None:
+        if epoch != self.epoch:
+            self.epoch, self.consumed, self.batches = epoch, {}, 0
+
+    def by_reason(self) -> Counter:
+        totals: Counter = Counter()
+        for (reason, _file), count in self.skipped.items():
+            totals[reason] += count
+        return totals
+
+    def bad_by_file(self) -> Counter:
+        bad: Counter = Counter()
+        for (reason, file), count in self.skipped.items():
+            if reason != SKIPPED_SHORT:
+                bad[file] += count
+        return bad
+
+    def _check_bad_fraction(self) -> None:
+        bad = sum(self.bad_by_file().values())
+        seen = bad + self.documents + self.by_reason()[SKIPPED_SHORT]
+        if seen >= self.min_inputs and bad / seen > self.max_bad_fraction:
+            worst = ", ".join(f"{file} ({n})" for file, n in self.bad_by_file().most_common(5))
+            reasons = {reason: n for reason, n in self.by_reason().items() if reason != SKIPPED_SHORT}
+            raise DeclutrDataError(
+                f"{bad} of {seen} inputs so far were unreadable or malformed ({reasons}), more than "
+                f"data.max_bad_fraction={self.max_bad_fraction}. Worst files: {worst}. Fix or remove them, or raise "
+                "data.max_bad_fraction."
+            )
+
+    def summary(self) -> str:
+        reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(self.by_reason().items())) or "none"
+        return f"Documents trained on: {self.documents}. Skipped: {reasons}."
+
+    def state_dict(self) -> dict:
+        consumed = dict(self.consumed)
+        if dist.is_available() and dist.is_initialized():  # every rank holds the positions of its own shards
+            gathered: list = [None] * dist.get_world_size()
+            dist.all_gather_object(gathered, consumed)
+            consumed = {shard: n for part in gathered for shard, n in part.items()}
+        return {"documents": self.documents, "epoch": self.epoch, "num_shards": self.num_shards, "batches": self.batches,
+                "consumed": [[shard, n] for shard, n in sorted(consumed.items())],
+                "skipped": [[reason, file, n] for (reason, file), n in self.skipped.items()]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.documents, self.epoch, self.num_shards = state["documents"], state["epoch"], state["num_shards"]
+        self.batches = state["batches"]
+        self.consumed = {int(shard): int(n) for shard, n in state["consumed"]}
+        self.skipped = Counter({(reason, file): n for reason, file, n in state["skipped"]})
