@@ -19,8 +19,10 @@ def nt_xent_loss(anchors: torch.Tensor, positives: torch.Tensor, temperature: fl
     return F.cross_entropy(logits, targets)
 
 
-def masked_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of ``logits`` ``(n_masked, vocab)`` against ``labels`` ``(n_masked,)``; 0 when empty."""
+def masked_lm_loss(logits: torch.Tensor, labels: torch.Tensor, total: torch.Tensor | int | None = None) -> torch.Tensor:
+    """Cross-entropy of ``logits`` ``(n_masked, vocab)`` against ``labels`` ``(n_masked,)``, summed and
+    divided by ``total`` (default ``n_masked``; the masked-token count of the global batch under DDP).
+    0 when nothing is masked."""
     if labels.numel() == 0:
         return logits.sum() * 0.0  # keeps the graph connected for DDP when a batch happens to mask nothing
-    return F.cross_entropy(logits.float(), labels)
+    return F.cross_entropy(logits.float(), labels, reduction="sum") / (labels.numel() if total is None else total)

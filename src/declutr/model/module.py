@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import lightning as L
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
-from declutr.errors import DeclutrConfigError
+from declutr.errors import DeclutrConfigError, DeclutrNumericalError
+from declutr.model.distributed import all_gather_with_grad, all_reduce_sum, world_size
 from declutr.model.encoder import load_masked_lm, mlm_head
 from declutr.model.losses import masked_lm_loss, nt_xent_loss
 from declutr.model.pooling import mean_pool
@@ -45,6 +46,7 @@ class DeCLUTRModule(L.LightningModule):
         contrastive_weight: float = 1.0,
         mlm_weight: float = 1.0,
         warmup_fraction: float = 0.1,
+        max_nonfinite_steps: int = 10,
     ) -> None:
         super().__init__()
         if contrastive_weight <= 0 and mlm_weight <= 0:
@@ -54,8 +56,9 @@ class DeCLUTRModule(L.LightningModule):
         self.head = mlm_head(self.encoder)
         self.optimizer_factory = optimizer
         self.tokenizer = tokenizer
-        self.skipped: Counter = Counter()
-        self.documents_seen = 0
+        self.nonfinite_steps = 0  # skipped for a non-finite loss or gradient, in all
+        self.nonfinite_in_a_row = 0
+        self._loss_was_finite = True
 
     @property
     def body(self) -> torch.nn.Module:
@@ -68,7 +71,8 @@ class DeCLUTRModule(L.LightningModule):
         return mean_pool(hidden, attention_mask)
 
     def _anchor_pass(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """One forward pass over the (masked) anchors: their embeddings and, with MLM on, the MLM loss."""
+        """One forward pass over the (masked) anchors: their embeddings and, with MLM on, the MLM loss
+        (normalised by the masked-token count of the global batch)."""
         ids, mask, labels = batch["anchor_input_ids"], batch["anchor_attention_mask"], batch.get("mlm_labels")
         if labels is None or self.hparams.mlm_weight <= 0:
             return self.embed(ids, mask), None
@@ -79,32 +83,80 @@ class DeCLUTRModule(L.LightningModule):
         else:  # unknown head layout: pay for full-vocabulary logits
             out = self.encoder(input_ids=ids, attention_mask=mask, output_hidden_states=True)
             hidden, logits = out.hidden_states[-1], out.logits[chosen]
-        return mean_pool(hidden, mask), masked_lm_loss(logits, labels[chosen])
+        total = all_reduce_sum(chosen.sum()).clamp(min=1)
+        return mean_pool(hidden, mask), masked_lm_loss(logits, labels[chosen], total)
 
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
-        self._count_data(batch)
-        if batch["anchor_input_ids"].shape[0] == 0:
-            return None  # the stream's closing example carries only skip counts
+    def compute_loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``(loss to backpropagate, {metric: value})`` for a batch of ``n_local`` anchors.
+
+        Under DDP the anchors and mean positives of every rank are gathered, so each anchor meets the
+        negatives of the global batch, and the MLM loss is normalised by the global masked-token count.
+        Each rank's backward reaches only its own embeddings and masked tokens, giving its share of the
+        single-process global-batch gradient; DDP then *averages* over ranks, so the loss to
+        backpropagate is the global loss times the world size (the logged metrics are not scaled).
+        """
         anchors, mlm = self._anchor_pass(batch)
-        loss = anchors.new_zeros(())
+        loss, metrics = anchors.new_zeros(()), {}
         if self.hparams.contrastive_weight > 0:
             positives = self.embed(batch["positive_input_ids"], batch["positive_attention_mask"])
             positives = positives.view(anchors.shape[0], batch["num_positives"], -1).mean(1)
-            contrastive = nt_xent_loss(anchors, positives, self.hparams.temperature)
+            contrastive = nt_xent_loss(all_gather_with_grad(anchors), all_gather_with_grad(positives),
+                                       self.hparams.temperature)
             loss = loss + self.hparams.contrastive_weight * contrastive
-            self.log("train/contrastive_loss", contrastive, prog_bar=True)
+            metrics["train/contrastive_loss"] = contrastive
         if mlm is not None:
             loss = loss + self.hparams.mlm_weight * mlm
-            self.log("train/mlm_loss", mlm, prog_bar=True)
-        self.log("train/loss", loss)
+            metrics["train/mlm_loss"] = all_reduce_sum(mlm)  # this rank's share -> the global-batch value
+        metrics["train/loss"] = sum(w * metrics[k] for k, w in (("train/contrastive_loss", self.hparams.contrastive_weight),
+                                                                ("train/mlm_loss", self.hparams.mlm_weight)) if k in metrics)
+        return loss * world_size(), metrics
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
+        self._log_data()
+        if batch["anchor_input_ids"].shape[0] == 0:
+            return None  # the stream's closing example carries only skip counts
+        loss, metrics = self.compute_loss(batch)
+        for name, value in metrics.items():
+            self.log(name, value, prog_bar=name != "train/loss")
         self.log("train/lr", self.optimizers().param_groups[0]["lr"])
+        self._loss_was_finite = bool(torch.isfinite(loss))
+        if not self._loss_was_finite:
+            self._skip_nonfinite_step(f"loss {loss.item()}")
+            return None  # no backward, no optimizer step
         return loss
 
-    def _count_data(self, batch: dict) -> None:
-        self.skipped.update(batch["skipped"])
-        self.documents_seen += len(batch["docs"])
-        self.log("data/documents", float(self.documents_seen), reduce_fx="sum", sync_dist=True)
-        for reason, count in self.skipped.items():
+    def on_before_optimizer_step(self, optimizer) -> None:
+        # Lightning calls this even after a training_step that returned None: that step is counted already.
+        if not self._loss_was_finite:
+            return
+        # Under 16-mixed the GradScaler already skips (and calibrates on) overflowing steps.
+        if not str(self.trainer.precision).startswith("16"):
+            if any(p.grad is not None and not torch.isfinite(p.grad).all() for p in self.parameters()):
+                optimizer.zero_grad(set_to_none=True)  # parameters without a gradient are left untouched
+                self._skip_nonfinite_step("gradient")
+                return
+        self.nonfinite_in_a_row = 0
+
+    def _skip_nonfinite_step(self, what: str) -> None:
+        self.nonfinite_steps += 1
+        self.nonfinite_in_a_row += 1
+        self.log("train/nonfinite_steps", float(self.nonfinite_steps))
+        if self.nonfinite_in_a_row >= self.hparams.max_nonfinite_steps:
+            path = Path(self.trainer.default_root_dir) / "checkpoints" / "nonfinite-stop.ckpt"
+            self.trainer.save_checkpoint(path)  # the weights are those of the last good step
+            raise DeclutrNumericalError(
+                f"{self.nonfinite_in_a_row} steps in a row had a non-finite {what} (step {self.global_step}). The last "
+                f"good state is saved in {path}. Lower model.optimizer.lr, use trainer.precision=bf16-mixed instead "
+                "of 16-mixed, or raise model.max_nonfinite_steps."
+            )
+
+    def _log_data(self) -> None:
+        """Running totals of the stream's accounting (kept by the datamodule), summed over ranks."""
+        accounting = getattr(self.trainer.datamodule, "accounting", None)
+        if accounting is None:
+            return
+        self.log("data/documents", float(accounting.documents), reduce_fx="sum", sync_dist=True)
+        for reason, count in accounting.by_reason().items():
             self.log(f"data/skipped_{reason}", float(count), reduce_fx="sum", sync_dist=True)
 
     def on_train_epoch_start(self) -> None:
