@@ -2,28 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
 from functools import partial
 
 import lightning as L
 
 from declutr.embedding import embed_texts
+from declutr.errors import DeclutrConfigError
+from declutr.eval.suite import EvalSuite
+from declutr.eval.task import EvalTask
 
 
 class EmbeddingEvalCallback(L.Callback):
-    """Runs ``evaluator(embed_fn) -> {metric: value}`` every ``every_n_steps`` optimizer steps, logging each metric as ``val/<metric>`` so checkpointing can monitor it."""
+    """Runs evaluation tasks (the same classes as ``task=eval``, usually a cheap subset such as STS-B dev)
+    every ``every_n_steps`` optimizer steps and logs each score as ``val/<key>`` (e.g. ``val/stsb_spearman``),
+    for checkpoint selection on any of them. Missing files stop the run when the callback is built."""
 
-    def __init__(self, evaluator: Callable, every_n_steps: int = 100, batch_size: int = 64) -> None:
-        self.evaluator, self.every_n_steps, self.batch_size = evaluator, every_n_steps, batch_size
+    def __init__(self, tasks: Mapping[str, EvalTask] | Sequence[EvalTask], every_n_steps: int = 100,
+                 batch_size: int = 64, max_examples: int | None = None, seed: int = 1111) -> None:
+        self.suite = EvalSuite(tasks, max_examples, seed)
+        skipped = self.suite.skipped()
+        if skipped:  # during training a missing dev set is an error, found before anything runs
+            raise DeclutrConfigError("Periodic evaluation (callbacks.stsb_dev): " + " ".join(s.message() for s in skipped))
+        self.every_n_steps, self.batch_size = every_n_steps, batch_size
         self._last_step = -1
 
     def evaluate(self, trainer: L.Trainer, module: L.LightningModule) -> dict[str, float]:
         embed = partial(embed_texts, module.body, module.tokenizer, batch_size=self.batch_size)
-        metrics = self.evaluator(embed)
-        for name, value in metrics.items():
-            module.log(f"val/{name}", value, prog_bar=True, rank_zero_only=True)
+        result = self.suite.run(embed, progress=False)
+        for score in result.scores:
+            module.log(f"val/{score.key}", score.value, prog_bar=score.main, rank_zero_only=True)
         self._last_step = trainer.global_step
-        return metrics
+        return result.by_key()
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         step = trainer.global_step

@@ -1,0 +1,53 @@
+"""``task=eval``: the evaluation suite on any encoder, printed as one table and written as JSON + CSV.
+
+``python run.py task=eval eval=all eval.model=outputs/train/<run>`` (a run folder, a ``.ckpt``, a Hugging Face
+folder or name, a sentence-transformers folder). The results go next to the model, or into this run's folder
+when that is not a writable local folder (a hub name, a read-only install); ``eval.output_dir`` overrides both.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from declutr.encoder import Encoder
+from declutr.errors import DeclutrConfigError
+from declutr.eval.report import format_table, write_results
+from declutr.eval.suite import EvalSuite
+from declutr.instantiate import build
+
+
+def run(cfg: DictConfig) -> dict:
+    options = cfg.eval
+    suite = EvalSuite(build(options.tasks), options.max_examples, options.seed)
+    if len(suite.skipped()) == len(suite.tasks):
+        raise DeclutrConfigError("Every task of eval=" + options.name + " lacks its files: "
+                                 + " ".join(s.message() for s in suite.skipped()))
+    start = time.perf_counter()
+    encoder = Encoder(str(options.model))  # raises DeclutrConfigError naming the source and what it accepts
+    load_seconds = time.perf_counter() - start
+    result = suite.run(lambda texts: encoder.encode(texts, batch_size=options.batch_size))
+    stem = f"eval-{options.name}" + (f"-max{options.max_examples}" if options.max_examples else "")
+    metadata = {"model": encoder.source, "eval": options.name, "max_examples": options.max_examples,
+                "protocol": OmegaConf.to_container(options.protocol, resolve=True) if "protocol" in options else None,
+                "device": str(encoder.device), "load_seconds": load_seconds}
+    json_path, csv_path = write_results(result, _output_dir(options, cfg.paths.output_dir), stem, metadata)
+    print(f"\nEvaluation of {encoder.source} (eval={options.name}"
+          + (f", at most {options.max_examples} examples per split" if options.max_examples else "") + ")")
+    print(format_table(result))
+    print(f"Results: {json_path} and {csv_path}")
+    averages = result.averages()
+    return {"objective": (averages.get("sts") or averages.get("transfer") or {}).get("score"),
+            "scores": result.by_key(), "averages": averages, "json": str(json_path), "csv": str(csv_path)}
+
+
+def _output_dir(options: DictConfig, run_dir: str) -> Path:
+    """``eval.output_dir``, else the model's folder (a checkpoint's folder) if local and writable, else the run folder."""
+    if options.output_dir:
+        return Path(options.output_dir)
+    model = Path(str(options.model))
+    folder = model if model.is_dir() else model.parent
+    return folder if model.exists() and os.access(folder, os.W_OK) else Path(run_dir)

@@ -1,0 +1,70 @@
+"""task=eval end to end: a tiny encoder saved as an HF folder, the real SentEval files, full-format STS/SICK fixtures."""
+
+import json
+
+import pytest
+
+from declutr.errors import DeclutrConfigError
+from declutr.tasks.eval import _output_dir, run
+from tests.conftest import DATA_DIR
+from tests.eval.fixtures import write_sick_dir, write_sts_dir, write_tiny_model
+from tests.tasks.test_train import run_py
+
+STS_TASKS = ["STS12", "STS13", "STS14", "STS15", "STS16", "STSB", "SICKR"]
+TRANSFER_TASKS = ["MR", "CR", "SUBJ", "MPQA", "SST2", "TREC", "MRPC"]
+
+
+@pytest.fixture
+def eval_data(tmp_path):
+    return [f"eval.sts_dir={write_sts_dir(tmp_path / 'STS')}", f"eval.sick_dir={write_sick_dir(tmp_path / 'SICK')}"]
+
+
+def test_quick_suite_on_every_task_writes_table_json_and_csv_next_to_the_model(make_config, tmp_path, eval_data, capsys):
+    model = write_tiny_model(tmp_path / "tiny")
+    # quick's protocol with 2 folds and 2 C values, to keep the test short (the CV itself is tested in tests/eval)
+    cfg = make_config("task=eval", "eval=quick", f"eval.model={model}", "eval.max_examples=60", *eval_data,
+                      "eval.protocol.kfold=2", "eval.protocol.c_values=[0.25,4]")
+    result = run(cfg)
+    scores = json.loads((model / "eval-quick-max60.json").read_text())
+    main = [s["task"] for s in scores["scores"] if s["main"]]
+    assert main == STS_TASKS + TRANSFER_TASKS and scores["skipped"] == []
+    assert scores["protocol"]["kfold"] == 2 and scores["protocol"]["c_values"] == [0.25, 4]
+    assert scores["averages"]["sts"]["tasks"] == STS_TASKS and scores["averages"]["transfer"]["tasks"] == TRANSFER_TASKS
+    assert {"mrpc_f1", "sts16_headlines_spearman", "stsb_spearman"} <= set(result["scores"])
+    assert all(-100 <= v <= 100 for v in result["scores"].values())
+    assert (model / "eval-quick-max60.csv").read_text().startswith("task,metric,score\nSTS12,spearman,")
+    printed = capsys.readouterr().out
+    assert "transfer avg" in printed and "mean accuracy of 7" in printed and str(model / "eval-quick-max60.json") in printed
+
+
+def test_run_py_eval_sts_skips_missing_sets_and_lists_them(tmp_path):
+    model = write_tiny_model(tmp_path / "tiny")
+    result = run_py("task=eval", "eval=sts", f"eval.model={model}", "eval.max_examples=50", f"paths.data_dir={DATA_DIR}",
+                    f"eval.sts_dir={tmp_path / 'no-sts'}", f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "STSB" in result.stdout and "STS avg covers STSB; not STS12, STS13, STS14, STS15, STS16, SICKR" in result.stdout
+    assert "set eval.sts_dir to the folder holding STS12-en-test/" in result.stdout
+    assert json.loads((model / "eval-sts-max50.json").read_text())["averages"]["sts"]["tasks"] == ["STSB"]
+
+
+def test_unloadable_model_and_output_folder_choice(make_config, tmp_path):
+    with pytest.raises(DeclutrConfigError, match="Cannot load 'no-such-org/no-such-model'"):
+        run(make_config("task=eval", "eval=sts", "eval.model=no-such-org/no-such-model", "eval.max_examples=50"))
+    cfg = make_config("task=eval", "eval.model=sentence-transformers/all-MiniLM-L6-v2")
+    assert _output_dir(cfg.eval, "/runs/x").as_posix() == "/runs/x"  # a hub name: into the run folder
+    checkpoint = tmp_path / "checkpoints" / "last.ckpt"
+    checkpoint.parent.mkdir()
+    checkpoint.touch()
+    assert _output_dir(make_config("task=eval", f"eval.model={checkpoint}").eval, "/runs/x") == checkpoint.parent
+    assert _output_dir(make_config("task=eval", "eval.output_dir=/elsewhere").eval, "/runs/x").as_posix() == "/elsewhere"
+
+
+def test_eval_options_compose_the_documented_suites_and_protocols(make_config):
+    tasks = {o: [t.get("name") or t._target_.rsplit(".", 1)[1] for t in make_config("task=eval", f"eval={o}").eval.tasks.values()]
+             for o in ("sts", "transfer", "all", "quick")}
+    assert tasks["sts"] == ["STS12", "STS13", "STS14", "STS15", "STS16", "STSBenchmark", "SICKRelatedness"]
+    assert tasks["transfer"] == ["MR", "CR", "SUBJ", "MPQA", "SST", "TREC", "MRPC"]
+    assert tasks["all"] == tasks["quick"] == tasks["sts"] + tasks["transfer"]
+    full, quick = make_config("eval=all").eval.protocol, make_config("eval=quick").eval.protocol
+    assert (full.kfold, list(full.c_values), full.seed) == (10, [0.25, 0.5, 1, 2, 4, 8], 1111)
+    assert (quick.kfold, list(quick.c_values)) == (5, [0.25, 1, 4])
