@@ -1,0 +1,68 @@
+"""Write an encoder as one folder that Hugging Face, sentence-transformers and our ``Encoder`` all load.
+
+Layout: ``save_pretrained`` of the model and tokenizer at the root (``config.json``, ``model.safetensors``,
+tokenizer files), the sentence-transformers files (see :mod:`declutr.export.st_layout`), ``README.md``
+(the model card) and ``declutr_training.json`` (the record the card was made from).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from declutr.embedding import window_length
+from declutr.errors import DeclutrConfigError
+from declutr.export.model_card import render_model_card
+from declutr.export.provenance import RECORD_FILE, TrainingRecord
+from declutr.export.st_layout import st_layout
+
+
+def write_export(model, tokenizer, target: str | Path, record: TrainingRecord, window: int | None = None,
+                 overwrite: bool = False) -> Path:
+    """Write ``model`` (any ``PreTrainedModel``; a masked LM keeps its head) and ``tokenizer`` to ``target``.
+
+    ``window`` is the truncation length written for sentence-transformers (default: the tokenizer's limit,
+    at most 512, as :func:`~declutr.embedding.embed_texts` uses); ``record`` feeds the model card.
+
+    Everything goes to a temporary sibling folder first, which then replaces ``target``: a crash never
+    leaves half an export. An existing ``target`` is replaced only with ``overwrite`` and only if it is
+    a model folder (has ``config.json``) or empty.
+    """
+    target = Path(target)
+    _check_target(target, overwrite)
+    tmp = target.with_name(f".{target.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    dim, window = model.config.hidden_size, window_length(tokenizer, window)
+    for relative, content in st_layout(dim, window).items():
+        (tmp / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / relative).write_text(json.dumps(content, indent=2))
+    (tmp / "README.md").write_text(render_model_card(record, target.resolve().name, dim, window))
+    (tmp / RECORD_FILE).write_text(record.to_json())
+    _swap(tmp, target)
+    return target
+
+
+def _check_target(target: Path, overwrite: bool) -> None:
+    if not target.exists() or (target.is_dir() and not any(target.iterdir())):
+        return
+    if not overwrite:
+        raise DeclutrConfigError(f"{target} already exists: set export.overwrite=true (overwrite=True) to replace "
+                                 "it, or choose another export.output.")
+    if not (target / "config.json").is_file():
+        raise DeclutrConfigError(f"{target} exists and is not a model folder (no config.json): refusing to replace "
+                                 "it; choose another export.output.")
+
+
+def _swap(tmp: Path, target: Path) -> None:
+    """Put ``tmp`` in place of ``target``; the old folder is moved aside first, then deleted."""
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,145 @@
+"""``task=embed``: every text of a ``.txt``/``.jsonl`` file -> a ``.npy``/``.parquet`` file of embeddings.
+
+Texts are streamed in blocks of ``embed.block_size``: memory holds one block of texts and vectors, whatever
+the file size (``.npy`` is filled through a memory map). Row i of the output is text i of the input: every
+line of a ``.txt`` (empty lines included), every non-blank line of a ``.jsonl``. The output is written
+under a temporary name and renamed when complete, so an interrupted run never leaves a partial file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig
+from tqdm.auto import tqdm
+
+from declutr.encoder import Encoder
+from declutr.errors import DeclutrConfigError
+
+INPUTS = (".txt", ".jsonl")
+
+
+def run(cfg: DictConfig) -> dict:
+    options = cfg.embed
+    for key, what in (("model", "a run folder, .ckpt, exported folder or HF name"), ("input", "a .txt or .jsonl file"),
+                      ("output", "a .npy or .parquet file")):
+        if not options[key]:
+            raise DeclutrConfigError(f"task=embed needs embed.{key}=<{what}>.")
+    source, output = Path(options.input), Path(options.output)
+    writer = _check_paths(source, output, options.overwrite)
+    count = sum(1 for _ in _read_texts(source, options.text_field))  # also checks every line before any compute
+    encoder = Encoder(options.model, device=options.device, max_length=options.max_length, dtype=options.dtype)
+    start = time.perf_counter()
+    with writer(output, count, encoder.dim) as write, \
+            tqdm(total=count, desc="Embedding", unit="text", disable=not options.progress) as bar:
+        for block in _blocks(_read_texts(source, options.text_field), options.block_size):
+            write(encoder.encode(block, batch_size=options.batch_size, normalize=options.normalize,
+                                 long_texts=options.long_texts))
+            bar.update(len(block))
+    rate = count / max(time.perf_counter() - start, 1e-9)
+    print(f"Embedded {count:,} texts of {source} into {output}: {encoder.dim} dimensions, {rate:,.0f} texts/s.")
+    return {"output": str(output), "count": count, "dim": encoder.dim, "texts_per_s": rate}
+
+
+def _check_paths(source: Path, output: Path, overwrite: bool) -> Callable:
+    """Fail before any work on a bad input or output; returns the writer for the output's format."""
+    if not source.is_file():
+        raise DeclutrConfigError(f"embed.input={source} is not a file: pass a .txt (one text per line) or .jsonl file.")
+    if source.suffix not in INPUTS:
+        raise DeclutrConfigError(f"embed.input={source}: unknown format {source.suffix!r}; use .txt or .jsonl.")
+    writers = {".npy": _npy_writer, ".parquet": _parquet_writer}
+    if output.suffix not in writers:
+        raise DeclutrConfigError(f"embed.output={output}: unknown format {output.suffix!r}; use .npy or .parquet.")
+    if output.exists() and not overwrite:
+        raise DeclutrConfigError(f"embed.output={output} already exists: set embed.overwrite=true or another path.")
+    if output.suffix == ".parquet":
+        _pyarrow()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    return writers[output.suffix]
+
+
+def _read_texts(path: Path, text_field: str) -> Iterator[str]:
+    """The texts of ``path`` in file order."""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                if path.suffix == ".txt":
+                    yield line.rstrip("\n")
+                elif line.strip():
+                    yield _json_text(line, text_field, f"{path}:{number}")
+    except UnicodeDecodeError as err:
+        raise DeclutrConfigError(f"{path} is not UTF-8 ({err.reason} at byte {err.start} of a line): "
+                                 "convert it to UTF-8.") from None
+
+
+def _json_text(line: str, text_field: str, where: str) -> str:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise DeclutrConfigError(f"{where} is not valid JSON ({err.msg}): fix or remove that line.") from None
+    text = record.get(text_field) if isinstance(record, dict) else None
+    if not isinstance(text, str):
+        raise DeclutrConfigError(f"{where} has no text in field {text_field!r}: set embed.text_field to the field "
+                                 "holding the text.")
+    return text
+
+
+def _blocks(items: Iterable[str], size: int) -> Iterator[list[str]]:
+    iterator = iter(items)
+    while block := list(islice(iterator, size)):
+        yield block
+
+
+@contextmanager
+def _atomic(path: Path) -> Iterator[Path]:
+    """A temporary sibling of ``path`` to write; renamed to ``path`` on success, removed on failure."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        yield tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+
+
+@contextmanager
+def _npy_writer(path: Path, count: int, dim: int) -> Iterator[Callable[[np.ndarray], None]]:
+    """Writes consecutive blocks ``(n, dim)`` into a ``(count, dim)`` float32 ``.npy`` memory map."""
+    with _atomic(path) as tmp:
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(count, dim))
+        filled = 0
+
+        def write(block: np.ndarray) -> None:
+            nonlocal filled
+            array[filled : filled + len(block)] = block
+            filled += len(block)
+
+        yield write
+        array.flush()
+        del array  # closes the map before the rename
+
+
+@contextmanager
+def _parquet_writer(path: Path, count: int, dim: int) -> Iterator[Callable[[np.ndarray], None]]:
+    """Writes each block ``(n, dim)`` as a row group of a one-column (``embedding``) Parquet file."""
+    pa, pq = _pyarrow()
+    schema = pa.schema([("embedding", pa.list_(pa.float32(), dim))])
+    with _atomic(path) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+        yield lambda block: writer.write_table(pa.table(
+            [pa.FixedSizeListArray.from_arrays(pa.array(block.reshape(-1)), dim)], schema=schema))
+
+
+def _pyarrow():
+    try:
+        import pyarrow
+        import pyarrow.parquet
+    except ImportError:
+        raise DeclutrConfigError("A .parquet embed.output needs pyarrow: `pip install pyarrow`, or write .npy.") from None
+    return pyarrow, pyarrow.parquet

@@ -1,0 +1,64 @@
+"""task=embed: .txt/.jsonl in, .npy/.parquet out, streamed in blocks, row i = text i; clear errors."""
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from declutr import Encoder
+from declutr.errors import DeclutrConfigError
+from declutr.resolvers import _minilm_path
+from declutr.tasks.embed import run
+
+TEXTS = ["A man is playing a guitar.", "", "The stock market fell sharply on Monday after weak earnings reports.",
+         "Hi", "Two dogs run across a snowy field while their owner watches from the porch.", "A woman slices onions."]
+MODEL = f"embed.model={_minilm_path()}"
+
+
+@pytest.fixture(scope="module")
+def expected():
+    return Encoder(_minilm_path(), device="cpu").encode(TEXTS)
+
+
+def test_txt_to_npy_in_blocks_keeps_every_line_in_order(make_config, tmp_path, expected):
+    source, output = tmp_path / "texts.txt", tmp_path / "out" / "vectors.npy"
+    source.write_text("\n".join(TEXTS) + "\n")  # line 2 is empty: it still gets a row
+    result = run(make_config("task=embed", MODEL, f"embed.input={source}", f"embed.output={output}",
+                             "embed.block_size=4", "embed.progress=false"))
+    assert result["count"] == len(TEXTS) and result["dim"] == 384
+    np.testing.assert_allclose(np.load(output), expected, atol=1e-5)
+    assert sorted(p.name for p in output.parent.iterdir()) == ["vectors.npy"], "no temporary file is left behind"
+
+
+def test_jsonl_to_parquet_with_a_text_field_and_normalisation(make_config, tmp_path, expected):
+    source, output = tmp_path / "texts.jsonl", tmp_path / "vectors.parquet"
+    source.write_text("\n\n".join(json.dumps({"id": i, "body": t}) for i, t in enumerate(TEXTS)))  # blank lines skipped
+    run(make_config("task=embed", MODEL, f"embed.input={source}", f"embed.output={output}", "embed.text_field=body",
+                    "embed.block_size=4", "embed.normalize=true", "embed.progress=false"))
+    table = pq.read_table(output)
+    assert table.column_names == ["embedding"] and table.num_rows == len(TEXTS)
+    vectors = np.array(table.column("embedding").to_pylist(), dtype=np.float32)
+    np.testing.assert_allclose(vectors, expected / np.linalg.norm(expected, axis=1, keepdims=True), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "content, overrides, message",
+    [
+        ('{"text": "fine"}\n{"text": broken\n', [], r"texts.jsonl:2 is not valid JSON"),
+        ('{"text": "fine"}\n{"body": "elsewhere"}\n', [], r"texts.jsonl:2 has no text in field 'text': set embed.text_field"),
+        ('{"text": "fine"}\n', ["embed.output={tmp}/vectors.csv"], r"unknown format '.csv'; use .npy or .parquet"),
+        ('{"text": "fine"}\n', ["embed.output={tmp}/taken.npy"], r"taken.npy already exists: set embed.overwrite=true"),
+        ('{"text": "fine"}\n', ["embed.input={tmp}/missing.txt"], r"missing.txt is not a file"),
+        ('{"text": "fine"}\n', ["embed.model=null"], r"task=embed needs embed.model="),
+    ],
+)
+def test_bad_inputs_fail_before_any_work_naming_the_fix(make_config, tmp_path, content, overrides, message):
+    (tmp_path / "texts.jsonl").write_text(content)
+    (tmp_path / "taken.npy").write_bytes(b"someone else's file")
+    cfg = make_config("task=embed", MODEL, f"embed.input={tmp_path / 'texts.jsonl'}",
+                      f"embed.output={tmp_path / 'vectors.npy'}", *(o.format(tmp=tmp_path) for o in overrides))
+    with pytest.raises(DeclutrConfigError, match=message):
+        run(cfg)
+    assert not (tmp_path / "vectors.npy").exists() and (tmp_path / "taken.npy").read_bytes() == b"someone else's file"
+

@@ -1,0 +1,77 @@
+"""The export folder writer and the model card, on a real tiny model (no training needed)."""
+
+import json
+
+import pytest
+import torch
+
+from declutr.errors import DeclutrConfigError
+from declutr.export import TrainingRecord, write_export
+from declutr.export.model_card import render_model_card
+from declutr.model.encoder import load_masked_lm
+from tests.model.test_module import TINY
+
+RECORD = TrainingRecord(base_model="sentence-transformers/all-MiniLM-L6-v2", corpus=["corpus/a.jsonl", "corpus/b.txt"],
+                        steps=250, config={"model": {"encoder": {"name_or_path": "x"}},
+                                           "data": {"batch_size": 4, "sampler": {"num_anchors": 2, "num_positives": 2,
+                                                    "min_span_len": 32, "max_span_len": 128, "strategy": "overlap"}}},
+                        results={"before training": {"stsb_dev": 86.72, "stsb_test": 82.03},
+                                 "after training": {"stsb_dev": 86.87}})
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return load_masked_lm(**TINY)
+
+
+def test_folder_layout_and_sentence_transformers_configs(model, tokenizer, tmp_path):
+    target = write_export(model, tokenizer, tmp_path / "out", RECORD, window=128)
+    modules = json.loads((target / "modules.json").read_text())
+    assert [(m["path"], m["type"]) for m in modules] == [("", "sentence_transformers.models.Transformer"),
+                                                         ("1_Pooling", "sentence_transformers.models.Pooling")]
+    assert json.loads((target / "sentence_bert_config.json").read_text())["max_seq_length"] == 128
+    pooling = json.loads((target / "1_Pooling" / "config.json").read_text())
+    assert pooling["word_embedding_dimension"] == 32 and pooling["pooling_mode_mean_tokens"]
+    assert not any(v for k, v in pooling.items() if k.startswith("pooling_mode") and k != "pooling_mode_mean_tokens")
+    assert json.loads((target / "config.json").read_text())["architectures"] == ["BertForMaskedLM"]  # MLM head kept
+    assert TrainingRecord(**json.loads((target / "declutr_training.json").read_text())) == RECORD
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"], "no temporary folder is left behind"
+
+
+def test_model_card_states_base_model_corpus_steps_results_and_config():
+    card = render_model_card(RECORD, "my-encoder", dim=384, window=256)
+    assert card.startswith("---\nlibrary_name: sentence-transformers\n")
+    assert "base_model: sentence-transformers/all-MiniLM-L6-v2\n" in card and "# my-encoder\n" in card
+    assert "384 dimensions, texts truncated at 256 tokens" in card and "max_length=256" in card
+    assert "Corpus: `corpus/a.jsonl`, `corpus/b.txt`" in card and "Optimizer steps: 250" in card
+    assert "4 documents x 2 anchors x 2 positives, spans of 32-128 tokens (overlap positives)" in card
+    assert "| metric | before training | after training |" in card
+    assert "| stsb_dev | 86.72 | 86.87 |" in card and "| stsb_test | 82.03 |  |" in card
+    assert "## Full configuration\n\n```yaml\nmodel:\n  encoder:\n    name_or_path: x\n" in card
+
+
+def test_model_card_of_a_model_not_trained_here():
+    card = render_model_card(TrainingRecord(base_model="/models/local-bert"), "local-bert", dim=768, window=512)
+    assert "A sentence encoder `/models/local-bert`." in card
+    assert "base_model:" not in card, "local paths are not hub names"
+    assert "## Training" not in card and "## Evaluation" not in card and "## Full configuration" not in card
+
+
+def test_existing_folders_are_replaced_only_when_asked_and_only_if_they_hold_a_model(model, tokenizer, tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(DeclutrConfigError, match="mine already exists: set export.overwrite=true"):
+        write_export(model, tokenizer, mine, RECORD)
+    with pytest.raises(DeclutrConfigError, match="not a model folder .*refusing to replace it"):
+        write_export(model, tokenizer, mine, RECORD, overwrite=True)
+    assert (mine / "notes.txt").read_text() == "keep me"
+
+    target = write_export(model, tokenizer, tmp_path / "out", RECORD)
+    (target / "stale.bin").write_text("from the previous export")
+    with pytest.raises(DeclutrConfigError, match="already exists"):
+        write_export(model, tokenizer, target, RECORD)
+    write_export(model, tokenizer, target, RECORD, overwrite=True)
+    assert not (target / "stale.bin").exists() and (target / "config.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "out"]
