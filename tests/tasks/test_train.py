@@ -99,8 +99,9 @@ def test_corpus_without_usable_documents(make_config, tmp_path):
         run(cfg)
 
 
-def test_run_py_turns_config_errors_into_a_clean_exit(tmp_path):
-    result = run_py(*FAST, "data.files=[/nonexistent/corpus]", f"hydra.run.dir={tmp_path}")
+def test_run_py_turns_config_errors_into_a_clean_exit_leaving_nothing(tmp_path):
+    result = run_py(*FAST, "data.files=[/nonexistent/corpus]", f"hydra.run.dir={tmp_path / 'run'}")
     assert result.returncode != 0
     assert "Configuration error: Corpus path '/nonexistent/corpus' does not exist" in result.stderr
     assert "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists(), "no run folder is left for a run that never started"
