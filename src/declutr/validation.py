@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from transformers import AutoConfig
 
+from declutr.data.accounting import totals_by_reason
 from declutr.data.spans import SpanSampler
 from declutr.errors import DeclutrConfigError
 
@@ -36,9 +37,9 @@ def check_corpus_has_usable_document(datamodule) -> None:
     for example in dataset:
         if example["anchors"]:
             return
-        for (reason, _file), count in example["skipped"].items():
-            skipped[reason] += count
-    counts = ", ".join(f"{n} {reason}" for reason, n in sorted(skipped.items())) or "no documents at all"
+        skipped.update(example["skipped"])
+    by_reason = sorted(totals_by_reason(skipped).items())
+    counts = ", ".join(f"{n} {reason}" for reason, n in by_reason) or "no documents at all"
     raise DeclutrConfigError(
         f"No usable document in data.files={[str(f) for f in datamodule.files][:5]} ({counts}). Each document needs at "
         f"least num_anchors * max_span_len * 2 = {dataset.sampler.min_doc_tokens} tokens: use longer documents, "

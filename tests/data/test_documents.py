@@ -6,6 +6,7 @@ from collections import Counter
 
 import pytest
 
+from declutr.data.accounting import totals_by_reason
 from declutr.data.documents import read_documents, resolve_files
 from declutr.errors import DeclutrConfigError
 from tests.conftest import STATE_UNION
@@ -16,7 +17,7 @@ def _read(path, split="file", field="text"):
     skipped = Counter()
     docs = list(read_documents(path, field, split, skipped))
     assert all(file == str(path) for _reason, file in skipped)
-    return docs, Counter({reason: n for (reason, _file), n in skipped.items()})
+    return docs, totals_by_reason(skipped)
 
 
 def test_resolves_folders_globs_and_files_sorted_without_duplicates():

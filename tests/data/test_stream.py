@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from declutr.data.accounting import totals_by_reason
 from declutr.data.collate import DeCLUTRCollator
 from declutr.data.documents import resolve_files
 from declutr.data.spans import SpanSampler
@@ -22,11 +23,7 @@ def _stream(tokenizer, files, **kwargs):
 
 
 def _reasons(examples):
-    totals = Counter()
-    for example in examples:
-        for (reason, _file), n in example["skipped"].items():
-            totals[reason] += n
-    return totals
+    return totals_by_reason(sum((Counter(e["skipped"]) for e in examples), Counter()))
 
 
 def _docs(loader_or_stream):

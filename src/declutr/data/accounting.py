@@ -11,6 +11,14 @@ from declutr.data.stream import SKIPPED_SHORT
 from declutr.errors import DeclutrDataError
 
 
+def totals_by_reason(skipped: Counter) -> Counter:
+    """Skip counts keyed by ``(reason, file)`` summed per reason."""
+    totals: Counter = Counter()
+    for (reason, _file), count in skipped.items():
+        totals[reason] += count
+    return totals
+
+
 class StreamAccounting:
     """Counts per batch: documents trained on, skipped input by ``(reason, file)``, and, for this epoch,
     the batches consumed and per reader (``shard``) how many of its documents they held.
@@ -42,10 +50,7 @@ class StreamAccounting:
             self.epoch, self.consumed, self.batches = epoch, {}, 0
 
     def by_reason(self) -> Counter:
-        totals: Counter = Counter()
-        for (reason, _file), count in self.skipped.items():
-            totals[reason] += count
-        return totals
+        return totals_by_reason(self.skipped)
 
     def bad_by_file(self) -> Counter:
         bad: Counter = Counter()
@@ -55,11 +60,12 @@ class StreamAccounting:
         return bad
 
     def _check_bad_fraction(self) -> None:
-        bad = sum(self.bad_by_file().values())
-        seen = bad + self.documents + self.by_reason()[SKIPPED_SHORT]
+        bad_files, by_reason = self.bad_by_file(), self.by_reason()
+        bad = sum(bad_files.values())
+        seen = bad + self.documents + by_reason[SKIPPED_SHORT]
         if seen >= self.min_inputs and bad / seen > self.max_bad_fraction:
-            worst = ", ".join(f"{file} ({n})" for file, n in self.bad_by_file().most_common(5))
-            reasons = {reason: n for reason, n in self.by_reason().items() if reason != SKIPPED_SHORT}
+            worst = ", ".join(f"{file} ({n})" for file, n in bad_files.most_common(5))
+            reasons = {reason: n for reason, n in by_reason.items() if reason != SKIPPED_SHORT}
             raise DeclutrDataError(
                 f"{bad} of {seen} inputs so far were unreadable or malformed ({reasons}), more than "
                 f"data.max_bad_fraction={self.max_bad_fraction}. Worst files: {worst}. Fix or remove them, or raise "

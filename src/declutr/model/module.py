@@ -96,19 +96,20 @@ class DeCLUTRModule(L.LightningModule):
         backpropagate is the global loss times the world size (the logged metrics are not scaled).
         """
         anchors, mlm = self._anchor_pass(batch)
-        loss, metrics = anchors.new_zeros(()), {}
+        loss, logged, metrics = anchors.new_zeros(()), anchors.new_zeros(()), {}
         if self.hparams.contrastive_weight > 0:
             positives = self.embed(batch["positive_input_ids"], batch["positive_attention_mask"])
             positives = positives.view(anchors.shape[0], batch["num_positives"], -1).mean(1)
             contrastive = nt_xent_loss(all_gather_with_grad(anchors), all_gather_with_grad(positives),
                                        self.hparams.temperature)
             loss = loss + self.hparams.contrastive_weight * contrastive
+            logged = logged + self.hparams.contrastive_weight * contrastive
             metrics["train/contrastive_loss"] = contrastive
         if mlm is not None:
             loss = loss + self.hparams.mlm_weight * mlm
             metrics["train/mlm_loss"] = all_reduce_sum(mlm)  # this rank's share -> the global-batch value
-        metrics["train/loss"] = sum(w * metrics[k] for k, w in (("train/contrastive_loss", self.hparams.contrastive_weight),
-                                                                ("train/mlm_loss", self.hparams.mlm_weight)) if k in metrics)
+            logged = logged + self.hparams.mlm_weight * metrics["train/mlm_loss"]
+        metrics["train/loss"] = logged
         return loss * world_size(), metrics
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
