@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from declutr.data.prepare import brown_text, chunk_paragraphs, prepare_corpus, strip_gutenberg_boilerplate, wikipedia_articles
+from declutr.data.prepare import (add_token_ids, brown_text, chunk_paragraphs, prepare_corpus, remove_prepared,
+                                  strip_gutenberg_boilerplate, wikipedia_articles)
 from declutr.errors import DeclutrConfigError
 from tests.conftest import CORPUS
 
@@ -48,3 +49,19 @@ def test_prepare_writes_shards_and_counts_drops(tokenizer, tmp_path):
     assert record["num_tokens"] >= 500 and record["text"].startswith("Fellow-Citizens")
     with pytest.raises(DeclutrConfigError, match="lower prepare.min_tokens"):
         prepare_corpus(raw, tmp_path / "none", tokenizer, min_tokens=10**6)
+
+
+def test_token_ids_added_later_equal_those_written_while_preparing(tokenizer, prepared_corpus, tmp_path):
+    later = tmp_path / "later"
+    prepare_corpus(prepared_corpus.parent / "raw", later, tokenizer, min_tokens=100, shard_size=8)
+    assert "token_ids" not in json.loads((later / "manifest.json").read_text())
+    assert not list(later.glob("*.ids.bin"))
+    tokens = add_token_ids(later, tokenizer)
+    one_pass = json.loads((prepared_corpus / "manifest.json").read_text())
+    assert json.loads((later / "manifest.json").read_text()) == one_pass and tokens == one_pass["tokens"]
+    token_files = sorted(p.name for p in prepared_corpus.iterdir() if p.name.endswith((".ids.bin", ".offsets.npy")))
+    assert len(token_files) == 18
+    assert sorted(p.name for p in later.iterdir()) == sorted([*token_files, *one_pass["shards"], "manifest.json"])
+    assert all((later / name).read_bytes() == (prepared_corpus / name).read_bytes() for name in token_files)
+    remove_prepared(later)
+    assert list(later.iterdir()) == []

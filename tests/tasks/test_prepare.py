@@ -2,6 +2,9 @@
 
 import pytest
 
+from declutr.data.token_shards import TokenShard
+from declutr.instantiate import build
+from declutr.model.encoder import load_tokenizer
 from declutr.tasks import prepare, train
 from tests.conftest import CORPUS
 
@@ -21,6 +24,7 @@ def test_prepare_is_idempotent_and_guards_its_settings(make_config, raw_corpus, 
     result = prepare.run(make_config(*overrides))
     assert result["documents"] > 0 and (out / "manifest.json").is_file()
     assert "kept" in capsys.readouterr().out
+    assert len(list(out.glob("*.ids.bin"))) == len(list(out.glob("*.offsets.npy"))) == len(list(out.glob("*.jsonl.gz")))
     prepare.run(make_config(*overrides))
     assert "already prepared" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="prepare.overwrite=true"):
@@ -29,9 +33,25 @@ def test_prepare_is_idempotent_and_guards_its_settings(make_config, raw_corpus, 
     assert redone["documents"] >= result["documents"]
 
 
+def test_token_ids_are_added_to_a_corpus_prepared_without_them(make_config, raw_corpus, tmp_path, capsys):
+    out = tmp_path / "prepared"
+    overrides = ["task=prepare", "model=tiny", f"prepare.corpus_dir={raw_corpus}", f"prepare.output_dir={out}"]
+    prepare.run(make_config(*overrides, "prepare.token_ids=false"))
+    assert not list(out.glob("*.ids.bin"))
+    capsys.readouterr()
+    prepare.run(make_config(*overrides))  # the text shards stay; only their ids are written
+    assert "wrote its token-id shards" in capsys.readouterr().out and list(out.glob("*.ids.bin"))
+    prepare.run(make_config(*overrides))
+    assert "already prepared" in capsys.readouterr().out
+    prepare.run(make_config(*overrides, "prepare.token_ids=false", "prepare.overwrite=true"))
+    assert not list(out.glob("*.ids.bin")) and not list(out.glob("*.offsets.npy")) and list(out.glob("*.jsonl.gz"))
+
+
 def test_prepared_corpus_feeds_training(make_config, raw_corpus, tmp_path):
     out = tmp_path / "prepared"
     prepare.run(make_config("task=prepare", "model=tiny", f"prepare.corpus_dir={raw_corpus}", f"prepare.output_dir={out}"))
-    result = train.run(make_config("model=tiny", "debug=fast", "callbacks=none", "evaluate.enabled=false",
-                                   f"paths.prepared_dir={out}"))
+    cfg = make_config("model=tiny", "debug=fast", "callbacks=none", "evaluate.enabled=false", f"paths.prepared_dir={out}")
+    datamodule = build(cfg.data, tokenizer=load_tokenizer(cfg.model.encoder.name_or_path))
+    assert all(isinstance(source, TokenShard) for source in datamodule.sources), "training reads the token ids"
+    result = train.run(cfg)
     assert (tmp_path / "run" / "model" / "config.json").is_file() and result["model_dir"]

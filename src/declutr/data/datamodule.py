@@ -1,4 +1,9 @@
-"""``DeCLUTRDataModule``: the corpus stream, the span sampler and the collator, wired for Lightning."""
+"""``DeCLUTRDataModule``: the corpus stream, the span sampler and the collator, wired for Lightning.
+
+DataLoader defaults: ``num_workers`` workers (config, default 1) read, tokenise, sample and collate while
+the model trains; they persist across epochs and each prepares ``prefetch_factor`` batches ahead; host
+memory is pinned only when CUDA is there to copy to; each worker is seeded from (seed, epoch, rank, worker).
+"""
 
 from __future__ import annotations
 
@@ -12,15 +17,18 @@ from declutr.data.accounting import StreamAccounting
 from declutr.data.collate import DeCLUTRCollator
 from declutr.data.documents import resolve_files
 from declutr.data.spans import SpanSampler
-from declutr.data.stream import DocumentStream
+from declutr.data.stream import DocumentStream, seed_worker
+from declutr.data.token_shards import corpus_sources
 from declutr.errors import DeclutrConfigError
 
 
 class DeCLUTRDataModule(L.LightningDataModule):
     """Training data for DeCLUTR. ``batch_size`` counts documents per device (each gives A anchors).
 
-    Its state (what was consumed and skipped) is saved in checkpoints, so a resumed run continues the
-    stream exactly where the checkpoint was taken.
+    ``format`` picks how documents are read: ``auto`` takes the token-id shards of a prepared corpus
+    where ``task=prepare`` wrote them and tokenises everything else, ``tokens`` requires them, ``text``
+    tokenises every file. Its state (what was consumed and skipped) is saved in checkpoints, so a resumed
+    run continues the stream exactly where the checkpoint was taken.
     """
 
     def __init__(
@@ -35,14 +43,18 @@ class DeCLUTRDataModule(L.LightningDataModule):
         shuffle_buffer: int = 64,
         mlm_probability: float = 0.15,
         num_workers: int = 1,
+        prefetch_factor: int = 4,
         pin_memory: bool = True,
         max_bad_fraction: float = 0.5,
         seed: int = 0,
+        format: str = "auto",  # noqa: A002 (the config key data.format)
     ) -> None:
         super().__init__()
         self.tokenizer, self.sampler = tokenizer, sampler
         self.files = resolve_files(files)  # fails here, before any model is loaded, on a bad path
+        self.sources = corpus_sources(self.files, format, tokenizer)  # and on token shards of another tokenizer
         self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
+        self.prefetch_factor = prefetch_factor
         self.stream_options = dict(text_field=text_field, text_split=text_split, shuffle=shuffle,
                                    shuffle_buffer=shuffle_buffer, seed=seed)
         self.collator = DeCLUTRCollator(tokenizer, mlm_probability)
@@ -58,15 +70,14 @@ class DeCLUTRDataModule(L.LightningDataModule):
                 f"data.num_workers) and this run has {num_shards}: resume with the same devices and data.num_workers."
             )
         self.accounting.num_shards = num_shards
-        self.dataset = DocumentStream(self.files, self.tokenizer, self.sampler, rank=rank, world_size=world,
+        self.dataset = DocumentStream(self.sources, self.tokenizer, self.sampler, rank=rank, world_size=world,
                                       **self.stream_options)
 
     def set_epoch(self, epoch: int) -> None:
         self.accounting.new_epoch(epoch)
         if self.dataset is not None:
-            self.dataset.set_epoch(epoch)
-            self.dataset.start_positions = dict(self.accounting.consumed)
-            self.dataset.worker_offset = self.accounting.batches % max(1, self.num_workers)
+            # Where this epoch resumes: nothing consumed yet unless a checkpoint was loaded mid-epoch.
+            self.dataset.set_epoch(epoch, self.accounting.consumed, self.accounting.batches % max(1, self.num_workers))
 
     def train_dataloader(self) -> DataLoader:
         if self.dataset is None:
@@ -79,8 +90,9 @@ class DeCLUTRDataModule(L.LightningDataModule):
             collate_fn=self.collator,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory and torch.cuda.is_available(),
-            persistent_workers=False,  # workers must be re-created each epoch to see the new epoch number
-            prefetch_factor=4 if self.num_workers else None,
+            persistent_workers=self.num_workers > 0,  # the stream's epoch is shared with them (set_epoch)
+            prefetch_factor=self.prefetch_factor if self.num_workers else None,
+            worker_init_fn=seed_worker,
         )
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:

@@ -1,8 +1,9 @@
-"""Turn the raw corpus folders into ``.jsonl.gz`` shards of long documents.
+"""Turn the raw corpus folders into ``.jsonl.gz`` shards of long documents (and, optionally, their token ids).
 
 Each source has its own splitter (Wikipedia articles at `` = Title = `` headings, Gutenberg books cut
 into chunks at paragraph boundaries with the licence boilerplate removed, Brown with ``/TAG`` stripped,
 everything else one document per file). Documents shorter than ``min_tokens`` are dropped and counted.
+With ``token_ids`` the ids counted for that check are kept as token-id shards (see ``token_shards``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from declutr.data.token_shards import (IDS_SUFFIX, MANIFEST, OFFSETS_SUFFIX, TEXT_SUFFIX, ids_dtype, token_ids_section,
+                                       tokenize_document, tokenizer_identity, write_token_shard)
 from declutr.errors import DeclutrConfigError
 
 PREPARE_FORMAT = 2  # bump when the splitting/cleaning changes, so stale prepared corpora are detected
@@ -134,41 +139,84 @@ def prepare_corpus(
     chunk_words: int = 3000,
     shard_size: int = 500,
     settings: dict | None = None,
+    token_ids: bool = False,
 ) -> PrepareReport:
-    """Write ``shard-XXXXX.jsonl.gz`` files of ``{"id", "source", "text", "num_tokens"}`` and a
-    ``manifest.json`` (recording ``settings``). Shards are written under temporary names and renamed, so an interrupted run leaves
-    no half shard behind."""
+    """Write ``shard-XXXXX.jsonl.gz`` files of ``{"id", "source", "text", "num_tokens"}``, with ``token_ids``
+    their token-id shards too, and a ``manifest.json`` (recording ``settings``). Shards are written under
+    temporary names and renamed, and the manifest last, so an interrupted run leaves no half shard behind."""
     corpus_dir, output_dir = Path(corpus_dir), Path(output_dir)
     if not corpus_dir.is_dir():
         raise DeclutrConfigError(f"Raw corpus folder {corpus_dir} not found: set prepare.corpus_dir or DECLUTR_DATA_DIR.")
     output_dir.mkdir(parents=True, exist_ok=True)
-    report, shard, shards = PrepareReport(), [], []
+    dtype = ids_dtype(len(tokenizer))
+    report, records, ids, shards, token_shards = PrepareReport(), [], [], [], {}
     for source, doc_id, text in raw_documents(corpus_dir, chunk_words):
         if not text:
             report.dropped[source, "empty"] += 1
             continue
-        num_tokens = len(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
-        if num_tokens < min_tokens:
+        doc_ids = tokenize_document(tokenizer, text)
+        if len(doc_ids) < min_tokens:
             report.dropped[source, f"shorter than {min_tokens} tokens"] += 1
             continue
         report.kept[source] += 1
-        report.tokens += num_tokens
-        shard.append({"id": doc_id, "source": source, "text": text, "num_tokens": num_tokens})
-        if len(shard) == shard_size:
-            shards.append(_write_shard(output_dir, len(shards), shard))
-            shard = []
-    if shard:
-        shards.append(_write_shard(output_dir, len(shards), shard))
+        report.tokens += len(doc_ids)
+        records.append({"id": doc_id, "source": source, "text": text, "num_tokens": len(doc_ids)})
+        if token_ids:
+            ids.append(np.asarray(doc_ids, dtype=dtype))
+        if len(records) == shard_size:
+            _write_shards(output_dir, shards, token_shards, records, ids)
+            records, ids = [], []
+    if records:
+        _write_shards(output_dir, shards, token_shards, records, ids)
     if not shards:
         raise DeclutrConfigError(f"No document in {corpus_dir} reaches {min_tokens} tokens: lower prepare.min_tokens.")
     manifest = {"settings": settings, "shards": shards, "documents": sum(report.kept.values()), "tokens": report.tokens,
                 "kept": dict(report.kept), "dropped": {f"{s}: {r}": n for (s, r), n in report.dropped.items()}}
-    _atomic_write_text(output_dir / "manifest.json", json.dumps(manifest, indent=2))
+    if token_ids:
+        manifest["token_ids"] = token_ids_section(tokenizer_identity(tokenizer), token_shards)
+    _atomic_write_text(output_dir / MANIFEST, json.dumps(manifest, indent=2))
     return report
 
 
+def add_token_ids(prepared_dir: str | Path, tokenizer) -> int:
+    """Tokenise the text shards of a corpus prepared earlier into token-id shards and record them in its
+    manifest (no re-splitting of the raw corpus). Returns the number of tokens written."""
+    folder = Path(prepared_dir)
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    dtype = ids_dtype(len(tokenizer))
+    token_shards = {}
+    for name in manifest["shards"]:
+        try:
+            with gzip.open(folder / name, "rt", encoding="utf-8") as handle:
+                texts = [json.loads(line)["text"] for line in handle if line.strip()]
+        except (OSError, EOFError, ValueError, KeyError, TypeError) as err:
+            raise DeclutrConfigError(f"Text shard {folder / name} is unreadable ({err!r}): rewrite the corpus with "
+                                     "`python run.py task=prepare prepare.overwrite=true`.") from None
+        documents = [np.asarray(tokenize_document(tokenizer, text), dtype=dtype) for text in texts]
+        token_shards[name] = write_token_shard(folder, name, documents)
+    manifest["token_ids"] = token_ids_section(tokenizer_identity(tokenizer), token_shards)
+    _atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=2))
+    return sum(entry["tokens"] for entry in token_shards.values())
+
+
+def remove_prepared(output_dir: Path) -> None:
+    """Delete a prepared corpus (manifest first, so no manifest ever names missing shards), keeping the folder."""
+    (output_dir / MANIFEST).unlink(missing_ok=True)
+    for suffix in (TEXT_SUFFIX, IDS_SUFFIX, OFFSETS_SUFFIX):
+        for old in output_dir.glob(f"shard-*{suffix}"):
+            old.unlink()
+
+
+def _write_shards(output_dir: Path, shards: list[str], token_shards: dict[str, dict], records: list[dict],
+                  ids: list[np.ndarray]) -> None:
+    name = _write_shard(output_dir, len(shards), records)
+    shards.append(name)
+    if ids:
+        token_shards[name] = write_token_shard(output_dir, name, ids)
+
+
 def _write_shard(output_dir: Path, index: int, records: list[dict]) -> str:
-    name = f"shard-{index:05d}.jsonl.gz"
+    name = f"shard-{index:05d}{TEXT_SUFFIX}"
     tmp = output_dir / f".{name}.tmp"
     with gzip.open(tmp, "wt", encoding="utf-8") as handle:
         for record in records:

@@ -1,4 +1,5 @@
-"""``task=prepare``: raw corpus folders -> ``.jsonl.gz`` shards of documents with at least N tokens."""
+"""``task=prepare``: raw corpus folders -> ``.jsonl.gz`` shards of documents with at least N tokens, and their
+token-id shards (``prepare.token_ids``) so that training reads ids instead of tokenising."""
 
 from __future__ import annotations
 
@@ -8,31 +9,38 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from declutr.data.prepare import PREPARE_FORMAT, prepare_corpus
+from declutr.data.prepare import PREPARE_FORMAT, add_token_ids, prepare_corpus, remove_prepared
+from declutr.data.token_shards import MANIFEST, same_vocabulary, tokenizer_identity
 from declutr.model.encoder import load_tokenizer
 
 
 def run(cfg: DictConfig) -> dict:
     options = cfg.prepare
     output = Path(options.output_dir)
-    manifest = output / "manifest.json"
+    manifest_path = output / MANIFEST
     settings = {"format": PREPARE_FORMAT, "min_tokens": options.min_tokens, "chunk_words": options.chunk_words,
                 "tokenizer": str(cfg.model.encoder.name_or_path), "corpus_dir": str(Path(options.corpus_dir).resolve())}
-    if manifest.is_file() and not options.overwrite:
-        previous = json.loads(manifest.read_text()).get("settings")
-        if previous == settings:
-            print(f"Corpus already prepared in {output} with the same settings (prepare.overwrite=true to redo).")
-            return {"output_dir": str(output)}
-        raise SystemExit(
-            f"{output} holds a corpus prepared with other settings ({previous}); "
-            "set prepare.overwrite=true to replace it, or prepare.output_dir to write elsewhere."
-        )
     start = time.perf_counter()
     tokenizer = load_tokenizer(cfg.model.encoder.name_or_path)
-    for old in output.glob("shard-*.jsonl.gz"):  # overwrite: no stale shard may survive next to new ones
-        old.unlink()
+    if manifest_path.is_file() and not options.overwrite:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if manifest.get("settings") != settings:
+            raise SystemExit(
+                f"{output} holds a corpus prepared with other settings ({manifest.get('settings')}); "
+                "set prepare.overwrite=true to replace it, or prepare.output_dir to write elsewhere."
+            )
+        recorded = (manifest.get("token_ids") or {}).get("tokenizer")
+        if options.token_ids and not (recorded and same_vocabulary(recorded, tokenizer_identity(tokenizer))):
+            # The text shards are kept; only their ids are (re)written.
+            tokens = add_token_ids(output, tokenizer)
+            print(f"Corpus already prepared in {output}; wrote its token-id shards ({tokens:,} tokens) "
+                  f"in {time.perf_counter() - start:.0f}s.")
+            return {"output_dir": str(output), "documents": manifest["documents"]}
+        print(f"Corpus already prepared in {output} with the same settings (prepare.overwrite=true to redo).")
+        return {"output_dir": str(output)}
+    remove_prepared(output)  # overwrite: no stale shard or manifest may survive next to new ones
     report = prepare_corpus(options.corpus_dir, output, tokenizer, options.min_tokens, options.chunk_words,
-                            options.shard_size, settings)
+                            options.shard_size, settings, options.token_ids)
     print(report.summary())
     print(f"Wrote {output} in {time.perf_counter() - start:.0f}s.")
     return {"output_dir": str(output), "documents": sum(report.kept.values())}
