@@ -62,3 +62,16 @@ def test_mask_tokens_statistics_on_a_large_grid():
     assert abs(chosen.float().sum() / maskable.sum() - 0.15) < 0.005
     changed_randomly = chosen & (masked != 3) & (masked != ids)
     assert abs(changed_randomly.sum() / chosen.sum() - 0.1 * 999 / 1000) < 0.01
+
+
+def test_masks_depend_on_the_documents_and_seed_not_on_the_global_rng(tokenizer):
+    rng = np.random.default_rng(2)
+    examples = [_example(rng, [60, 80], [[30], [30]], doc=f"shard.jsonl.gz:{i}") for i in range(4)]
+    labels = []
+    for global_seed, seed, docs in [(0, 7, None), (1, 7, None), (0, 8, None), (0, 7, "other")]:
+        torch.manual_seed(global_seed)
+        batch_examples = [dict(e, doc=f"{docs}:{i}") for i, e in enumerate(examples)] if docs else examples
+        labels.append(DeCLUTRCollator(tokenizer, mlm_probability=0.15, seed=seed)(batch_examples)["mlm_labels"])
+    assert torch.equal(labels[0], labels[1]), "the worker's global RNG state does not change the masks"
+    assert not torch.equal(labels[0], labels[2]), "another seed masks differently"
+    assert not torch.equal(labels[0], labels[3]), "other documents are masked differently"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections import Counter
 from collections.abc import Sequence
 
@@ -64,20 +65,28 @@ class DeCLUTRCollator:
     ``num_tokens`` (non-pad tokens in the batch), ``skipped`` (a Counter of skipped input by
     ``(reason, file)``), ``docs`` (document keys) and ``positions`` (``(shard, position)`` per document,
     for exact resuming).
+
+    The MLM masks are drawn from a generator seeded by ``seed`` and the batch's document keys, so a batch
+    is masked the same way whichever worker collates it and whether or not the run was resumed.
     """
 
-    def __init__(self, tokenizer, mlm_probability: float = 0.15) -> None:
+    def __init__(self, tokenizer, mlm_probability: float = 0.15, seed: int = 0) -> None:
         if tokenizer.pad_token_id is None:
             raise ValueError("The tokenizer has no pad token; set tokenizer.pad_token before training.")
         if mlm_probability and tokenizer.mask_token_id is None:
             raise ValueError("MLM needs a tokenizer with a mask token; set model.mlm_weight=0 to train without MLM.")
         self.tokenizer = tokenizer
         self.mlm_probability = mlm_probability
+        self.seed = seed
         self.special_ids = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
         self.prefix, self.suffix = special_token_template(tokenizer)
 
     def with_special_tokens(self, ids: np.ndarray) -> np.ndarray:
         return np.concatenate([self.prefix, ids, self.suffix])
+
+    def _mask_generator(self, docs: Sequence[str]) -> torch.Generator:
+        key = zlib.crc32("\n".join(docs).encode())
+        return torch.Generator().manual_seed(int(np.random.SeedSequence([self.seed, key]).generate_state(1)[0]))
 
     def __call__(self, examples: Sequence[dict]) -> dict:
         anchors = [self.with_special_tokens(a) for ex in examples for a in ex["anchors"]]
@@ -99,7 +108,8 @@ class DeCLUTRCollator:
         if self.mlm_probability:
             maskable = anchor_mask.bool() & ~torch.isin(anchor_ids, self.special_ids)
             anchor_ids, batch["mlm_labels"] = mask_tokens(
-                anchor_ids, maskable, self.tokenizer.mask_token_id, len(self.tokenizer), self.mlm_probability
+                anchor_ids, maskable, self.tokenizer.mask_token_id, len(self.tokenizer), self.mlm_probability,
+                generator=self._mask_generator(batch["docs"]),
             )
         batch["anchor_input_ids"] = anchor_ids
         return batch

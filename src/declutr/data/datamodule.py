@@ -57,7 +57,7 @@ class DeCLUTRDataModule(L.LightningDataModule):
         self.prefetch_factor = prefetch_factor
         self.stream_options = dict(text_field=text_field, text_split=text_split, shuffle=shuffle,
                                    shuffle_buffer=shuffle_buffer, seed=seed)
-        self.collator = DeCLUTRCollator(tokenizer, mlm_probability)
+        self.collator = DeCLUTRCollator(tokenizer, mlm_probability, seed)
         self.accounting = StreamAccounting(max_bad_fraction)
         self.dataset: DocumentStream | None = None
 
