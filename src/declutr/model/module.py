@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 
 import lightning as L
 import torch
+from torch._dynamo.exc import TorchDynamoException
 from torch.optim.lr_scheduler import LambdaLR
 
 from declutr.errors import DeclutrConfigError, DeclutrNumericalError
+from declutr.model.chunked import encode_in_chunks, plan_chunks
 from declutr.model.distributed import all_gather_with_grad, all_reduce_sum, world_size
 from declutr.model.encoder import load_masked_lm, mlm_head
 from declutr.model.losses import masked_lm_loss, nt_xent_loss
@@ -29,13 +33,36 @@ def warmup_linear_decay(warmup_steps: int, total_steps: int) -> Callable[[int], 
     return factor
 
 
+def _check_chunk_size(key: str, value) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise DeclutrConfigError(f"{key}={value!r} must be a positive number of sequences, or null for no chunking.")
+
+
+def _grad_cache_chunk_size(grad_cache: Mapping | None) -> int | None:
+    """GradCache's chunk size from ``model.grad_cache`` (``None``: GradCache off)."""
+    if grad_cache is None:
+        return None
+    if not isinstance(grad_cache, Mapping) or set(grad_cache) - {"chunk_size"}:
+        raise DeclutrConfigError(
+            f"model.grad_cache={grad_cache!r} must hold only chunk_size, e.g. model.grad_cache.chunk_size=32 "
+            "(null turns GradCache off)."
+        )
+    _check_chunk_size("model.grad_cache.chunk_size", grad_cache.get("chunk_size"))
+    return grad_cache.get("chunk_size")
+
+
 class DeCLUTRModule(L.LightningModule):
     """Continued pretraining with ``contrastive_weight * NT-Xent + mlm_weight * MLM``.
 
     ``encoder`` holds the arguments of :func:`~declutr.model.encoder.load_masked_lm`; ``optimizer`` is a
     partial optimizer (Hydra ``_partial_: true``) taking the parameter groups; ``tokenizer`` is the
-    encoder's (used by evaluation callbacks and saved with the model).
+    encoder's (used by evaluation callbacks and saved with the model). Anchors and positives are each
+    encoded in length-sorted chunks of ``chunk_size`` rows (``None``: all at once); ``grad_cache`` =
+    ``{"chunk_size": n}`` encodes in chunks of ``n`` (overriding ``chunk_size``) with activations
+    recomputed in backward (GradCache); ``compile`` runs the encoder body through ``torch.compile``.
     """
+
+    COMPILE_BACKEND = "inductor"  # torch.compile's backend for model.compile
 
     def __init__(
         self,
@@ -47,44 +74,89 @@ class DeCLUTRModule(L.LightningModule):
         mlm_weight: float = 1.0,
         warmup_fraction: float = 0.1,
         max_nonfinite_steps: int = 10,
+        chunk_size: int | None = None,
+        grad_cache: Mapping | None = None,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         if contrastive_weight <= 0 and mlm_weight <= 0:
             raise DeclutrConfigError("model.contrastive_weight and model.mlm_weight are both 0: nothing to train.")
+        cache_size = _grad_cache_chunk_size(grad_cache)
+        _check_chunk_size("model.chunk_size", chunk_size)
+        self.chunk_size = cache_size if cache_size is not None else chunk_size
+        self.recompute = cache_size is not None  # GradCache
         self.save_hyperparameters(ignore=["optimizer", "tokenizer"])
         self.encoder = load_masked_lm(**encoder)
         self.head = mlm_head(self.encoder)
+        if mlm_weight <= 0:
+            self._freeze_mlm_head()
         self.optimizer_factory = optimizer
         self.tokenizer = tokenizer
         self.nonfinite_steps = 0  # skipped for a non-finite loss or gradient, in all
         self.nonfinite_in_a_row = 0
         self._loss_was_finite = True
+        # A compiled forward of the body for the training step only: the body module itself (and so the
+        # state dict, exports and the evaluation callbacks) stays eager.
+        self._compiled_body = torch.compile(self.body.forward, backend=self.COMPILE_BACKEND) if compile else None
+
+    def _freeze_mlm_head(self) -> None:
+        """Without MLM the head's own parameters get no gradient: freeze them, so DDP does not wait for them
+        (it fails on parameters unused by the loss) and AdamW's weight decay does not shrink them. Weights
+        shared with the body (tied word embeddings) stay trainable."""
+        body = {id(p) for p in self.body.parameters()}
+        for param in self.encoder.parameters():
+            if id(param) not in body:
+                param.requires_grad_(False)
 
     @property
     def body(self) -> torch.nn.Module:
         """The transformer without its MLM head."""
         return self.encoder.base_model
 
-    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Mean-pooled sentence embeddings ``(batch, hidden)``."""
-        hidden = self.body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return mean_pool(hidden, attention_mask)
+    def _hidden(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The body's last hidden layer ``(rows, seq, hidden)``, compiled when ``model.compile`` is on."""
+        if self._compiled_body is not None:
+            try:
+                return self._compiled_body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            except TorchDynamoException as err:  # compilation is lazy: a missing compiler shows up here
+                self._compiled_body = None
+                cause = getattr(err, "inner_exception", err)  # the backend's own error, if it was the backend
+                reason = " ".join(str(cause).split())[:500]
+                warnings.warn(f"model.compile=true failed ({type(cause).__name__}: {reason}); training continues "
+                              "uncompiled. Set model.compile=false to skip the attempt.")
+        return self.body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
-    def _anchor_pass(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """One forward pass over the (masked) anchors: their embeddings and, with MLM on, the MLM loss
-        (normalised by the masked-token count of the global batch)."""
-        ids, mask, labels = batch["anchor_input_ids"], batch["anchor_attention_mask"], batch.get("mlm_labels")
-        if labels is None or self.hparams.mlm_weight <= 0:
-            return self.embed(ids, mask), None
+    def _encode_chunk(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor | None,
+        total: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One chunk's mean-pooled embeddings ``(rows, hidden)`` and, given MLM ``labels``, its share of the
+        MLM loss (summed over its masked tokens, divided by ``total``, the global masked-token count)."""
+        if labels is None:
+            return mean_pool(self._hidden(input_ids, attention_mask), attention_mask), None
         chosen = labels != -100
-        if self.head is not None:
-            hidden = self.body(input_ids=ids, attention_mask=mask).last_hidden_state
+        if self.head is not None:  # vocabulary logits only at the masked positions
+            hidden = self._hidden(input_ids, attention_mask)
             logits = self.head(hidden[chosen])
         else:  # unknown head layout: pay for full-vocabulary logits
-            out = self.encoder(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+            out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
             hidden, logits = out.hidden_states[-1], out.logits[chosen]
-        total = all_reduce_sum(chosen.sum()).clamp(min=1)
-        return mean_pool(hidden, mask), masked_lm_loss(logits, labels[chosen], total)
+        return mean_pool(hidden, attention_mask), masked_lm_loss(logits, labels[chosen], total)
+
+    def encode(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+        """``(embeddings (rows, hidden) in row order, MLM loss or None, tokens paid)`` for a padded group.
+
+        Rows are encoded in length-sorted chunks of ``chunk_size`` (see :mod:`declutr.model.chunked`), under
+        activation recomputation with GradCache on. The MLM loss (``labels`` given) is normalised by the
+        masked-token count of the global batch, all-reduced here, once, outside any recomputed chunk.
+        """
+        plan = plan_chunks(attention_mask, self.chunk_size)
+        total = None if labels is None else all_reduce_sum((labels != -100).sum()).clamp(min=1)
+        fn = partial(self._encode_chunk, total=total)
+        embeddings, mlm = encode_in_chunks(fn, plan, input_ids, attention_mask, labels, recompute=self.recompute)
+        return embeddings, mlm, plan.paid
 
     def compute_loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """``(loss to backpropagate, {metric: value})`` for a batch of ``n_local`` anchors.
@@ -94,11 +166,18 @@ class DeCLUTRModule(L.LightningModule):
         Each rank's backward reaches only its own embeddings and masked tokens, giving its share of the
         single-process global-batch gradient; DDP then *averages* over ranks, so the loss to
         backpropagate is the global loss times the world size (the logged metrics are not scaled).
+        Chunking (and GradCache) changes how the embeddings are computed, never which pairs and negatives
+        the loss sees. Padding metrics (``train/padding_fraction*``) are this rank's.
         """
-        anchors, mlm = self._anchor_pass(batch)
+        labels = batch.get("mlm_labels") if self.hparams.mlm_weight > 0 else None
+        anchor_mask = batch["anchor_attention_mask"]
+        anchors, mlm, paid = self.encode(batch["anchor_input_ids"], anchor_mask, labels)
+        masks = [anchor_mask]
         loss, logged, metrics = anchors.new_zeros(()), anchors.new_zeros(()), {}
         if self.hparams.contrastive_weight > 0:
-            positives = self.embed(batch["positive_input_ids"], batch["positive_attention_mask"])
+            masks.append(batch["positive_attention_mask"])
+            positives, _, positives_paid = self.encode(batch["positive_input_ids"], masks[-1])
+            paid += positives_paid
             positives = positives.view(anchors.shape[0], batch["num_positives"], -1).mean(1)
             contrastive = nt_xent_loss(all_gather_with_grad(anchors), all_gather_with_grad(positives),
                                        self.hparams.temperature)
@@ -110,6 +189,9 @@ class DeCLUTRModule(L.LightningModule):
             metrics["train/mlm_loss"] = all_reduce_sum(mlm)  # this rank's share -> the global-batch value
             logged = logged + self.hparams.mlm_weight * metrics["train/mlm_loss"]
         metrics["train/loss"] = logged
+        real = sum(m.sum() for m in masks)
+        metrics["train/padding_fraction"] = 1 - real / paid
+        metrics["train/padding_fraction_unsorted"] = 1 - real / sum(m.numel() for m in masks)
         return loss * world_size(), metrics
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
@@ -118,7 +200,7 @@ class DeCLUTRModule(L.LightningModule):
             return None  # the stream's closing example carries only skip counts
         loss, metrics = self.compute_loss(batch)
         for name, value in metrics.items():
-            self.log(name, value, prog_bar=name != "train/loss")
+            self.log(name, value, prog_bar=name.endswith("_loss") and name != "train/loss")
         self.log("train/lr", self.optimizers().param_groups[0]["lr"])
         self._loss_was_finite = bool(torch.isfinite(loss))
         if not self._loss_was_finite:
