@@ -1,24 +1,54 @@
-"""trainer=ddp_cpu through run.py: 2 real processes, one run folder, each document read by one rank."""
+"""DDP through run.py: 2 real processes, one run folder, each document read by one rank; started by
+Lightning itself (trainer=ddp_cpu) or, as on a cluster, by torchrun on two "nodes" (trainer=multinode)."""
 
 import os
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from tests.conftest import DATA_DIR, ROOT, STATE_UNION
+from tests.model.test_distributed import _free_port
+
+ENV = {**os.environ, "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1"}
+TINY_RUN = ["model=tiny", "trainer.max_steps=3", f"data.files=[{STATE_UNION}]", f"paths.data_dir={DATA_DIR}",
+            "evaluate.enabled=false", "callbacks.stsb_dev.every_n_steps=3"]
 
 
-def test_two_process_run_writes_one_run_folder_and_splits_the_documents(tmp_path):
-    env = {**os.environ, "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1"}
-    # A run-folder pattern with microseconds: were it resolved by each rank, there would be two folders.
-    args = ["model=tiny", "trainer=ddp_cpu", "trainer.max_steps=3", f"data.files=[{STATE_UNION}]",
-            f"paths.data_dir={DATA_DIR}", "evaluate.enabled=false", "callbacks.stsb_dev.every_n_steps=3",
-            f"hydra.run.dir={tmp_path}/" + "${now:%H-%M-%S-%f}"]
-    result = subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    (run_dir,) = tmp_path.iterdir()
+def assert_one_run_split_between_two_ranks(run_dir: Path) -> None:
     assert (run_dir / "model" / "config.json").is_file() and (run_dir / "checkpoints" / "last.ckpt").is_file()
     docs = [{line.split("\t")[2] for line in (run_dir / f"documents.rank{r}.tsv").read_text().splitlines()}
             for r in (0, 1)]
     assert len(docs[0]) == len(docs[1]) == 3 * 4, "3 steps x 4 documents on each rank"
     assert not docs[0] & docs[1], "no document is read by both ranks"
+
+
+@pytest.mark.parametrize("mlm_weight", [1.0, 0.0], ids=["with-mlm", "contrastive-only"])
+def test_two_process_run_writes_one_run_folder_and_splits_the_documents(tmp_path, mlm_weight):
+    # A run-folder pattern with microseconds: were it resolved by each rank, there would be two folders.
+    # Contrastive only: the MLM head's parameters get no gradient, which DDP refuses unless they are frozen.
+    args = [*TINY_RUN, "trainer=ddp_cpu", f"model.mlm_weight={mlm_weight}",
+            f"hydra.run.dir={tmp_path}/" + "${now:%H-%M-%S-%f}"]
+    result = subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=ROOT, env=ENV,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir,) = tmp_path.iterdir()
+    assert_one_run_split_between_two_ranks(run_dir)
+
+
+def test_two_nodes_started_by_torchrun_write_one_run_folder(tmp_path):
+    """The documented multi-node launch (docs/scaling.md), with one CPU process per "node" on this machine:
+    torchrun starts every rank, so each is told the same run folder."""
+    port = _free_port()
+    args = [*TINY_RUN, "trainer=multinode", "trainer.accelerator=cpu", "trainer.precision=32-true",
+            "trainer.devices=1", "trainer.num_nodes=2", f"hydra.run.dir={tmp_path}/run"]
+    nodes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes=2", f"--node_rank={node}",
+                               "--nproc_per_node=1", "--master_addr=127.0.0.1", f"--master_port={port}",
+                               str(ROOT / "run.py"), *args],
+                              cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for node in (0, 1)]
+    outputs = [node.communicate(timeout=600)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    assert "GLOBAL_RANK: 1, MEMBER: 2/2" in outputs[1]
+    assert_one_run_split_between_two_ranks(tmp_path / "run")

@@ -1,0 +1,57 @@
+"""trainer=fsdp's sharding, on two real gloo processes: the loss and every gradient equal one process on the
+global batch, so the cross-device negatives (``all_gather_with_grad``) and the loss scaling hold under FSDP.
+
+Lightning runs FSDP on GPUs only; torch's FSDP itself runs on CPU, so this wraps the module with the
+strategy's own settings (auto-wrap policy, sharding strategy) the way Lightning does, and calls it through
+the wrapper as Lightning's training step does.
+"""
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from hydra.utils import instantiate
+from lightning.pytorch.strategies import FSDPStrategy
+from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+
+from tests.model.test_distributed import _free_port, global_batch, gradients, make_module, rows
+
+WRAPPED = "_fsdp_wrapped_module."  # FSDP's prefix in the names of the parameters of a wrapped unit
+
+
+def _rank(rank: int, world: int, port: int, policy, sharding, out: str) -> None:
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    module, batch = make_module(1.0), global_batch()
+    module.forward = module.compute_loss  # the wrapper's forward runs the loss, as Lightning's redirection does
+    sharded = FSDP(module, auto_wrap_policy=policy, sharding_strategy=sharding, use_orig_params=True,
+                   device_id=torch.device("cpu"))
+    units = sum(isinstance(m, FSDP) for m in sharded.modules()) - 1  # minus the root
+    loss, metrics = sharded(rows(batch, slice(3 * rank, 3 * rank + 3)))
+    loss.backward()  # FSDP reduce-scatters the gradients, averaging over ranks as DDP does
+    with FSDP.summon_full_params(sharded, with_grads=True):
+        grads = {name.replace(WRAPPED, ""): grad for name, grad in gradients(module).items()}
+    if rank == 0:
+        torch.save({"metrics": {k: v.detach() for k, v in metrics.items()}, "grads": grads, "units": units}, out)
+    dist.destroy_process_group()
+
+
+def test_fsdp_config_shards_one_unit_per_block_and_matches_one_process(make_config, tmp_path):
+    strategy = instantiate(make_config("trainer=fsdp", "model=tiny").trainer.strategy)
+    assert isinstance(strategy, FSDPStrategy) and strategy._state_dict_type == "full"  # AtomicCheckpointIO writes it
+    out = str(tmp_path / "rank0.pt")
+    mp.spawn(_rank, args=(2, _free_port(), strategy.kwargs["auto_wrap_policy"], strategy.sharding_strategy, out),
+             nprocs=2, join=True)
+    sharded = torch.load(out, weights_only=True)
+    single = make_module(1.0)
+    assert sharded["units"] == single.encoder.config.num_hidden_layers, "one FSDP unit per transformer block"
+    loss, metrics = single.compute_loss(global_batch())
+    loss.backward()
+    for name, value in metrics.items():
+        if name.endswith("loss"):  # the losses are global; other metrics (padding) are per rank
+            assert sharded["metrics"][name].item() == pytest.approx(value.item(), rel=1e-5), name
+    reference = gradients(single)
+    assert sharded["grads"].keys() == reference.keys()
+    floor = 1e-6 * torch.cat([g.flatten() for g in reference.values()]).norm()
+    for name, grad in reference.items():
+        error = (sharded["grads"][name] - grad).norm()
+        assert error <= 1e-4 * grad.norm() + floor, (name, float(error), float(grad.norm()))
