@@ -1,18 +1,27 @@
 """Every config in conf/ composes, and every one that can run here instantiates."""
 
 import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from declutr.data.datamodule import DeCLUTRDataModule
+from declutr.errors import DeclutrConfigError
 from declutr.model.module import DeCLUTRModule
+from declutr.tasks.train import run
 from tests.conftest import ROOT, STATE_UNION
 
 GROUPS = {d.name: sorted(p.stem for p in d.glob("*.yaml")) for d in (ROOT / "conf").iterdir() if d.is_dir()}
+# Experiments nest (ablation/<axis>, scale/<scale>, objective/<objective>): every file is an option.
+GROUPS["experiment"] = sorted(p.relative_to(ROOT / "conf" / "experiment").with_suffix("").as_posix()
+                              for p in (ROOT / "conf" / "experiment").rglob("*.yaml"))
+ABLATIONS = sorted(p.stem for p in (ROOT / "conf" / "experiment" / "ablation").glob("*.yaml"))
 OPTIONS = [(group, option) for group, options in sorted(GROUPS.items()) for option in options if group != "hydra"]
 NEEDS_HUB = {("model", "distilroberta"), ("model", "roberta_base"),
-             ("experiment", "declutr_small"), ("experiment", "declutr_base")}
-NEEDS_GPU = {("trainer", "gpu"), ("trainer", "ddp")}
+             ("experiment", "declutr_small"), ("experiment", "declutr_base"), ("experiment", "scale/paper")}
+NEEDS_GPU = {("trainer", "gpu"), ("trainer", "ddp"), ("trainer", "fsdp"), ("trainer", "multinode")}
 
 
 @pytest.mark.parametrize("group, option", OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
@@ -61,3 +70,49 @@ def test_every_yaml_key_is_commented():
                     or stripped.startswith("_partial_"):
                 continue
             assert "#" in line, f"{path.relative_to(ROOT)}:{number} has no comment: {line!r}"
+
+
+@pytest.mark.parametrize("axis", ABLATIONS)
+def test_each_ablation_sweeps_its_axis_and_every_value_composes(make_config, axis):
+    """``-m experiment=ablation/<axis>`` alone runs the axis: the config's sweeper params list its values, and a
+    job with each of them composes and resolves (at the CPU reproduction scale, tagged with the axis)."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        composed = compose("config", overrides=[f"experiment=ablation/{axis}"], return_hydra_config=True)
+    params = composed.hydra.sweeper.params
+    (key, values), = params.items()  # one axis per config
+    assert len(values.split(",")) >= 3
+    for value in values.split(","):
+        cfg = make_config(f"experiment=ablation/{axis}", f"{key}={value}")
+        OmegaConf.to_container(cfg, resolve=True)
+        assert cfg.report.axis == axis and cfg.trainer.max_steps > 0
+        chosen = HydraConfig.get().runtime.choices.get(key) if "." not in key else str(OmegaConf.select(cfg, key))
+        assert chosen == value
+
+
+def test_scales_and_objectives_set_what_they_name(make_config):
+    smoke, repro = make_config("experiment=smoke"), make_config("experiment=ablation/anchors")
+    assert smoke.model.encoder.random_init and smoke.trainer.max_steps < repro.trainer.max_steps
+    assert repro.model.encoder.random_init is False and repro.data.sampler.num_anchors == 2  # MiniLM, paper's A
+    assert not repro.callbacks.model_checkpoint.save_last and repro.callbacks.model_checkpoint.save_top_k == 0
+    paper = make_config("experiment=ablation/anchors", "experiment/scale=paper")
+    assert paper.model.encoder.name_or_path == "distilroberta-base" and paper.data.sampler.max_span_len == 510
+    weights = {name: (cfg.model.contrastive_weight, cfg.model.mlm_weight) for name, cfg in
+               ((o, make_config("experiment=ablation/objective", f"experiment/objective={o}"))
+                for o in ("contrastive_mlm", "contrastive", "mlm"))}
+    assert weights == {"contrastive_mlm": (1.0, 1.0), "contrastive": (1.0, 0.0), "mlm": (0.0, 1.0)}
+
+
+def test_optuna_search_maximises_stsb_dev_over_a_real_search_space(make_config):
+    make_config("hparams_search=stsb_optuna")
+    sweeper = HydraConfig.get().sweeper
+    assert sweeper._target_.endswith("OptunaSweeper") and sweeper.direction == "maximize"
+    assert HydraConfig.get().mode.name == "MULTIRUN"
+    assert set(sweeper.params) == {"model.optimizer.lr", "model.temperature", "data.sampler.num_anchors",
+                                   "data.sampler.num_positives"}
+
+
+def test_scale_settings_without_their_callbacks_name_the_conflict(make_config):
+    cfg = make_config("experiment=smoke", "callbacks=none", f"data.files=[{STATE_UNION}]")
+    with pytest.raises(DeclutrConfigError, match=r"callbacks.stsb_dev has settings but no _target_.*callbacks=default"):
+        run(cfg)

@@ -7,6 +7,7 @@ chunks, each with a 7-byte header (crc32, little-endian length, type: 1 full, 2 
 
 from __future__ import annotations
 
+import json
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,3 +51,25 @@ def config_and_history_keys(path: Path) -> tuple[set[str], set[str]]:
         elif kind == "history":
             history |= {item.key or "/".join(item.nested_key) for item in record.history.item}
     return config, history
+
+
+def run_tags(path: Path) -> set[str]:
+    """Every tag the run records carry (W&B writes a run record at start and again when tags change)."""
+    return {tag for record in records(path) if record.WhichOneof("record_type") == "run" for tag in record.run.tags}
+
+
+def history_values(path: Path) -> dict[str, list]:
+    """Every logged history value by metric name, JSON-decoded; rich media are flattened by W&B into
+    ``<name>/<field>`` keys (``spans/anchor_tokens/_type`` = ``"histogram"``, ``.../values``, ``.../bins``)."""
+    values: dict[str, list] = {}
+    for record in records(path):
+        if record.WhichOneof("record_type") == "history":
+            for item in record.history.item:
+                values.setdefault(item.key or "/".join(item.nested_key), []).append(json.loads(item.value_json))
+    return values
+
+
+def config_values(path: Path) -> dict:
+    """The run's config: top-level key -> JSON-decoded value (later updates win)."""
+    return {item.key: json.loads(item.value_json) for record in records(path)
+            if record.WhichOneof("record_type") == "config" for item in record.config.update}

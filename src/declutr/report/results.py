@@ -1,0 +1,65 @@
+"""A training run's outcome as ``<run>/results.json``: the file a sweep's summary and report read.
+
+Written atomically by ``task=train`` when the run ends, whether it succeeded (``status: ok`` with the STS-B scores
+before and after training) or failed (``status: failed`` with the error, its traceback in ``error.txt``). A run
+folder without the file never finished: it was killed, or is still running.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from declutr.eval.report import _write_atomically
+
+RESULTS_FILE = "results.json"
+ERROR_FILE = "error.txt"
+OK, FAILED = "ok", "failed"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """``before``/``after`` map an evaluation (``stsb_dev``, ``stsb_test``) to Spearman x 100."""
+
+    status: str  # OK | FAILED
+    settings: dict = field(default_factory=dict)  # the run's key settings, resolved (see tasks.train)
+    before: dict[str, float] = field(default_factory=dict)  # the model before training: the baseline
+    after: dict[str, float] = field(default_factory=dict)
+    steps: int | None = None
+    seconds: float | None = None  # wall time of the whole run
+    tokens_per_s: float | None = None
+    experiment: str | None = None  # e.g. "ablation/anchors"
+    axis: str | None = None  # e.g. "anchors"
+    git_commit: str | None = None
+    error: str | None = None  # "<ExceptionType>: <message>"
+    traceback_file: str | None = None  # ERROR_FILE, relative to the run folder
+
+
+def write_result(run_dir: str | Path, result: RunResult) -> Path:
+    """``<run_dir>/results.json``, replaced atomically: a reader never sees half a file."""
+    path = Path(run_dir) / RESULTS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomically(path, json.dumps(asdict(result), indent=2, default=str) + "\n")
+    return path
+
+
+def write_failure(run_dir: str | Path, error: BaseException, **fields) -> Path:
+    """A failed run: its traceback to ``error.txt``, then ``results.json`` naming the error and that file."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    _write_atomically(run_dir / ERROR_FILE, trace)
+    return write_result(run_dir, RunResult(status=FAILED, error=f"{type(error).__name__}: {error}",
+                                           traceback_file=ERROR_FILE, **fields))
+
+
+def read_result(run_dir: str | Path) -> RunResult | None:
+    """The outcome of a run, or ``None`` if it never wrote one; keys this version does not know are ignored."""
+    path = Path(run_dir) / RESULTS_FILE
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    known = RunResult.__dataclass_fields__
+    return RunResult(**{key: value for key, value in data.items() if key in known})
