@@ -186,11 +186,13 @@ def main() -> None:
         shown = [o for o in overrides if o not in common]  # what sets this configuration apart
         print(f"[{number}/{len(configurations)}] {' '.join(shown) or '(common only)'}", file=sys.stderr, flush=True)
         rows.append((shown, run_in_fresh_process(overrides, args)))
+        # Each result as soon as it is known (and in --json): a run cut short by a time limit keeps what it measured.
+        print(json.dumps(rows[-1][1]), file=sys.stderr, flush=True)
+        if args.json:
+            with open(args.json, "w") as handle:
+                json.dump({"command": command_line(), "machine": machine(), "common": common,
+                           "results": [{"overrides": o, **r} for o, r in rows]}, handle, indent=1)
     print(table(rows, args.device))
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump({"command": command_line(), "machine": machine(), "common": common,
-                       "results": [{"overrides": o, **r} for o, r in rows]}, handle, indent=1)
 
 
 if __name__ == "__main__":
