@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from declutr.atomic import atomic_path, write_text_atomically
 from declutr.data.token_shards import (IDS_SUFFIX, MANIFEST, OFFSETS_SUFFIX, TEXT_SUFFIX, ids_dtype, token_ids_section,
                                        tokenize_document, tokenizer_identity, write_token_shard)
 from declutr.errors import DeclutrConfigError
@@ -174,7 +174,7 @@ def prepare_corpus(
                 "kept": dict(report.kept), "dropped": {f"{s}: {r}": n for (s, r), n in report.dropped.items()}}
     if token_ids:
         manifest["token_ids"] = token_ids_section(tokenizer_identity(tokenizer), token_shards)
-    _atomic_write_text(output_dir / MANIFEST, json.dumps(manifest, indent=2))
+    write_text_atomically(output_dir / MANIFEST, json.dumps(manifest, indent=2))
     return report
 
 
@@ -195,7 +195,7 @@ def add_token_ids(prepared_dir: str | Path, tokenizer) -> int:
         documents = [np.asarray(tokenize_document(tokenizer, text), dtype=dtype) for text in texts]
         token_shards[name] = write_token_shard(folder, name, documents)
     manifest["token_ids"] = token_ids_section(tokenizer_identity(tokenizer), token_shards)
-    _atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=2))
+    write_text_atomically(folder / MANIFEST, json.dumps(manifest, indent=2))
     return sum(entry["tokens"] for entry in token_shards.values())
 
 
@@ -217,15 +217,7 @@ def _write_shards(output_dir: Path, shards: list[str], token_shards: dict[str, d
 
 def _write_shard(output_dir: Path, index: int, records: list[dict]) -> str:
     name = f"shard-{index:05d}{TEXT_SUFFIX}"
-    tmp = output_dir / f".{name}.tmp"
-    with gzip.open(tmp, "wt", encoding="utf-8") as handle:
+    with atomic_path(output_dir / name) as tmp, gzip.open(tmp, "wt", encoding="utf-8") as handle:
         for record in records:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    os.replace(tmp, output_dir / name)
     return name
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

@@ -27,6 +27,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from declutr.atomic import atomic_path
 from declutr.errors import DeclutrConfigError
 
 DATA_FORMATS = ("auto", "text", "tokens")
@@ -74,10 +75,8 @@ def write_token_shard(folder: Path, text_name: str, documents: Sequence[np.ndarr
 
 @contextmanager
 def _atomic_file(path: Path) -> Iterator[BinaryIO]:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as handle:
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         yield handle
-    os.replace(tmp, path)
 
 
 def token_ids_section(identity: dict, shards: dict[str, dict]) -> dict:

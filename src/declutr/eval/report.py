@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from pathlib import Path
 
+from declutr.atomic import write_text_atomically
 from declutr.eval.suite import SuiteResult
 
 AVERAGE_NAMES = {"sts": "STS avg", "transfer": "transfer avg"}
@@ -38,10 +38,6 @@ def format_table(result: SuiteResult) -> str:
     return "\n".join(lines)
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def write_results(result: SuiteResult, directory: str | Path, stem: str, metadata: dict) -> tuple[Path, Path]:
@@ -59,10 +55,10 @@ def write_results(result: SuiteResult, directory: str | Path, stem: str, metadat
         "embed_seconds": result.embed_seconds,
     }
     json_path, csv_path = directory / f"{stem}.json", directory / f"{stem}.csv"
-    _write_atomically(json_path, json.dumps(payload, indent=2, default=str) + "\n")
+    write_text_atomically(json_path, json.dumps(payload, indent=2, default=str) + "\n")
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["task", "metric", "score"])
     writer.writerows((task, metric, f"{score:.2f}") for task, metric, score in rows(result))
-    _write_atomically(csv_path, buffer.getvalue())
+    write_text_atomically(csv_path, buffer.getvalue())
     return json_path, csv_path

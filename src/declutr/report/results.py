@@ -12,7 +12,7 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from declutr.eval.report import _write_atomically
+from declutr.atomic import write_text_atomically
 
 RESULTS_FILE = "results.json"
 ERROR_FILE = "error.txt"
@@ -41,7 +41,7 @@ def write_result(run_dir: str | Path, result: RunResult) -> Path:
     """``<run_dir>/results.json``, replaced atomically: a reader never sees half a file."""
     path = Path(run_dir) / RESULTS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomically(path, json.dumps(asdict(result), indent=2, default=str) + "\n")
+    write_text_atomically(path, json.dumps(asdict(result), indent=2, default=str) + "\n")
     return path
 
 
@@ -50,7 +50,7 @@ def write_failure(run_dir: str | Path, error: BaseException, **fields) -> Path:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-    _write_atomically(run_dir / ERROR_FILE, trace)
+    write_text_atomically(run_dir / ERROR_FILE, trace)
     return write_result(run_dir, RunResult(status=FAILED, error=f"{type(error).__name__}: {error}",
                                            traceback_file=ERROR_FILE, **fields))
 

@@ -9,7 +9,6 @@ under a temporary name and renamed when complete, so an interrupted run never le
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ import numpy as np
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
+from declutr.atomic import atomic_path
 from declutr.encoder import Encoder
 from declutr.errors import DeclutrConfigError
 
@@ -98,21 +98,9 @@ def _blocks(items: Iterable[str], size: int) -> Iterator[list[str]]:
 
 
 @contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
-    """A temporary sibling of ``path`` to write; renamed to ``path`` on success, removed on failure."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        yield tmp
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
-
-
-@contextmanager
 def _npy_writer(path: Path, count: int, dim: int) -> Iterator[Callable[[np.ndarray], None]]:
     """Writes consecutive blocks ``(n, dim)`` into a ``(count, dim)`` float32 ``.npy`` memory map."""
-    with _atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(count, dim))
         filled = 0
 
@@ -131,7 +119,7 @@ def _parquet_writer(path: Path, count: int, dim: int) -> Iterator[Callable[[np.n
     """Writes each block ``(n, dim)`` as a row group of a one-column (``embedding``) Parquet file."""
     pa, pq = _pyarrow()
     schema = pa.schema([("embedding", pa.list_(pa.float32(), dim))])
-    with _atomic(path) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema) as writer:
         yield lambda block: writer.write_table(pa.table(
             [pa.FixedSizeListArray.from_arrays(pa.array(block.reshape(-1)), dim)], schema=schema))
 
