@@ -8,7 +8,8 @@ collects real collated batches from the corpus (``data.files``, default the prep
 times ``warmup + steps`` steps of ``DeCLUTRModule`` under a Lightning Trainer: forward, backward, gradient
 clipping and the AdamW step, exactly as ``task=train`` runs them, on batches already on the device (data
 loading is not timed). Reported per configuration: anchors and sequences per step, non-padding tokens per
-step, padding, median step time, tokens/s (non-padding tokens over the time of the kept steps), peak
+step, padding (of what the encoder computed, after ``model.chunk_size``'s length-sorted chunks; and of the
+collated batch, which one call per group would pay), median step time, tokens/s (non-padding tokens over the time of the kept steps), peak
 memory and, on CUDA, mean GPU utilisation. Peak memory on CUDA is ``torch.cuda.max_memory_allocated`` over
 the kept steps (parameters, gradients, optimizer state and activations); on CPU it is the process's peak
 RSS and its rise over the RSS before ``fit`` (model and batches already loaded).
@@ -101,7 +102,8 @@ def measure(overrides: list[str], steps: int, warmup: int, threads: int | None) 
         "anchors": int(first["anchor_input_ids"].shape[0]),
         "sequences": int(first["anchor_input_ids"].shape[0] + first["positive_input_ids"].shape[0]),
         "tokens_per_step": sum(timer.tokens) / len(timer.tokens),
-        "padding": 1 - sum(timer.tokens) / sum(timer.padded),
+        "padding": 1 - sum(timer.tokens) / sum(timer.paid),  # what the encoder computed
+        "batch_padding": 1 - sum(timer.tokens) / sum(timer.padded),  # the collated batch (one call per group)
         "step_ms": 1000 * median(timer.seconds),
         "tokens_per_s": sum(timer.tokens) / sum(timer.seconds),
         "threads": torch.get_num_threads(),
@@ -134,7 +136,7 @@ def memory_column(result: dict) -> str:
 
 def table(rows: list[tuple[list[str], dict]], device: str) -> str:
     memory = "peak alloc MiB" if device == "cuda" else "peak RSS MiB (+ in fit)"
-    header = ["#", "anchors", "seqs", "tokens/step", "pad %", "step ms", "tokens/s", memory]
+    header = ["#", "anchors", "seqs", "tokens/step", "pad %", "batch pad %", "step ms", "tokens/s", memory]
     header += ["GPU util %"] if device == "cuda" else []
     lines = []
     for number, (_, r) in enumerate(rows, 1):
@@ -142,7 +144,7 @@ def table(rows: list[tuple[list[str], dict]], device: str) -> str:
             lines.append([str(number), f"failed: {r['error']}"])
             continue
         line = [str(number), str(r["anchors"]), str(r["sequences"]), f"{r['tokens_per_step']:,.0f}",
-                f"{100 * r['padding']:.1f}", f"{r['step_ms']:,.1f}", f"{r['tokens_per_s']:,.0f}", memory_column(r)]
+                f"{100 * r['padding']:.1f}", f"{100 * r['batch_padding']:.1f}", f"{r['step_ms']:,.1f}", f"{r['tokens_per_s']:,.0f}", memory_column(r)]
         if device == "cuda":
             line.append("n/a" if r.get("gpu_utilisation") is None else f"{r['gpu_utilisation']:.0f}")
         lines.append(line)

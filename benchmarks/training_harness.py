@@ -26,6 +26,7 @@ from omegaconf import DictConfig
 
 import declutr.resolvers  # noqa: F401  (registers ${minilm_path:})
 from declutr.data.datamodule import DeCLUTRDataModule
+from declutr.model.chunked import plan_chunks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -94,6 +95,7 @@ class StepTimer(L.Callback):
         self.seconds: list[float] = []
         self.tokens: list[int] = []  # non-padding tokens (anchors + positives), as train/tokens_per_s counts them
         self.padded: list[int] = []  # tokens including padding, as the batch arrives
+        self.paid: list[int] = []  # tokens the encoder computes: length-sorted chunks (model.chunk_size) trim padding
         self._start = 0.0
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
@@ -108,6 +110,8 @@ class StepTimer(L.Callback):
             self.seconds.append(time.perf_counter() - self._start)
             self.tokens.append(int(batch["num_tokens"]))
             self.padded.append(int(batch["anchor_input_ids"].numel() + batch["positive_input_ids"].numel()))
+            groups = ["anchor"] + (["positive"] if module.hparams.contrastive_weight > 0 else [])
+            self.paid.append(sum(plan_chunks(batch[f"{g}_attention_mask"], module.chunk_size).paid for g in groups))
 
 
 class GpuUtilisation:
