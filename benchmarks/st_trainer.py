@@ -126,13 +126,14 @@ def main() -> None:
 
     from declutr.instantiate import build
     from declutr.model.encoder import load_tokenizer
+    from declutr.tasks.train import build_datamodule
 
     overrides = ["data.batch_size=16", *benchmark_overrides(args.device, args.model_dir), "model.mlm_weight=0",
                  "data.sampler.num_positives=1", f"trainer.precision={args.precision}", *args.overrides]
     scratch = tempfile.TemporaryDirectory()
     cfg = compose_config(overrides, scratch.name)
     tokenizer = load_tokenizer(cfg.model.encoder.name_or_path)
-    datamodule = build(cfg.data, tokenizer=tokenizer, mlm_probability=0.0)
+    datamodule = build_datamodule(cfg, tokenizer)  # model.mlm_weight=0: no masking
     batches = collect_batches(datamodule, (args.rounds + 1) * args.steps)
     pairs = decode_pairs(batches, tokenizer)
     window = max(max(b["anchor_input_ids"].shape[1], b["positive_input_ids"].shape[1]) for b in batches)

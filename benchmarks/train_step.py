@@ -72,6 +72,7 @@ def measure(overrides: list[str], steps: int, warmup: int, threads: int | None) 
     """One configuration, in this process: the timed steps' measurements."""
     from declutr.instantiate import build
     from declutr.model.encoder import load_tokenizer
+    from declutr.tasks.train import build_datamodule
 
     if threads:
         torch.set_num_threads(threads)
@@ -79,8 +80,7 @@ def measure(overrides: list[str], steps: int, warmup: int, threads: int | None) 
     with tempfile.TemporaryDirectory() as scratch:
         cfg = compose_config(overrides, scratch)
         tokenizer = load_tokenizer(cfg.model.encoder.name_or_path)
-        mlm_probability = cfg.data.mlm_probability if cfg.model.mlm_weight > 0 else 0.0  # as task=train sets it
-        datamodule = build(cfg.data, tokenizer=tokenizer, mlm_probability=mlm_probability)
+        datamodule = build_datamodule(cfg, tokenizer)
         batches = collect_batches(datamodule, warmup + steps)
         torch.manual_seed(0)
         module = build(cfg.model, tokenizer=tokenizer, _convert_="all")

@@ -80,8 +80,7 @@ def _train(cfg: DictConfig, context: dict) -> dict:
         L.seed_everything(cfg.seed, workers=True)
     # Everything that can be known wrong is checked before the model is loaded.
     tokenizer = load_tokenizer(cfg.model.encoder.name_or_path)
-    mlm_probability = cfg.data.mlm_probability if cfg.model.mlm_weight > 0 else 0.0
-    datamodule: DeCLUTRDataModule = build(cfg.data, tokenizer=tokenizer, mlm_probability=mlm_probability)
+    datamodule = build_datamodule(cfg, tokenizer)
     check_spans_fit_model(datamodule.sampler, tokenizer, cfg.model.encoder)
     check_corpus_has_usable_document(datamodule)
     if cfg.get("ckpt_path"):
@@ -119,6 +118,12 @@ def _train(cfg: DictConfig, context: dict) -> dict:
             "tokens_per_s": throughput.mean_tokens_per_s if throughput else None,
             "documents": datamodule.accounting.documents, "skipped": dict(datamodule.accounting.by_reason()),
             "nonfinite_steps": module.nonfinite_steps, "steps": trainer.global_step}
+
+
+def build_datamodule(cfg: DictConfig, tokenizer) -> DeCLUTRDataModule:
+    """The training data of ``cfg``; anchors are masked for MLM only when the MLM loss is on."""
+    mlm_probability = cfg.data.mlm_probability if cfg.model.mlm_weight > 0 else 0.0
+    return build(cfg.data, tokenizer=tokenizer, mlm_probability=mlm_probability)
 
 
 def _callback_nodes(cfg: DictConfig) -> list[DictConfig]:
