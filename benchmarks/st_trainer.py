@@ -13,8 +13,8 @@ window (our longest span), learning rate, clipping and precision.
 
 Both are timed per optimizer step, from after the batch is fetched to after the optimizer step, so data
 loading and tokenisation are not counted for either (theirs includes the copy to the device, ours has the
-batch on it already). Each round gives both the same ``--steps`` batches (they shuffle them into batches of
-the same size), the order of the two alternating between rounds so load from other processes falls on both;
+batch on it already). Each round gives both the same ``--steps`` batches in the same order (their default
+sampler would shuffle the pairs across batches), the order of the two alternating between rounds so load from other processes falls on both;
 the first step of each round (optimizer state allocation) and the whole first round (warm-up) are not kept.
 Reported: non-padding tokens/s and pairs/s of each, medians over the rounds, and the ratio ours / theirs.
 """
@@ -122,6 +122,8 @@ def main() -> None:
 
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.base.sampler import DefaultBatchSampler
+    from torch.utils.data import SequentialSampler
     from transformers import PrinterCallback
 
     from declutr.instantiate import build
@@ -154,6 +156,10 @@ def main() -> None:
         trainer.fit(module, train_dataloaders=DataLoader(round_batches, batch_size=None, collate_fn=lambda b: b))
         return timer.seconds, timer.tokens
 
+    def in_order(dataset, batch_size: int, drop_last: bool, **_) -> DefaultBatchSampler:
+        """Their batches in our order (their default shuffles): step k of both sides holds the same pairs."""
+        return DefaultBatchSampler(SequentialSampler(dataset), batch_size=batch_size, drop_last=drop_last)
+
     def theirs(round_pairs: list[tuple[list[str], list[str]]]) -> tuple[list[float], list[int]]:
         timer = TheirStepTimer(loss)
         data = Dataset.from_dict({"anchor": [a for anchors, _ in round_pairs for a in anchors],
@@ -164,8 +170,8 @@ def main() -> None:
             adam_epsilon=cfg.model.optimizer.eps, max_grad_norm=cfg.trainer.gradient_clip_val or 0.0,
             warmup_steps=int(cfg.model.warmup_fraction * len(round_pairs)), lr_scheduler_type="linear",
             bf16=args.precision == "bf16-mixed", use_cpu=args.device == "cpu", dataloader_drop_last=True,
-            dataloader_num_workers=0, save_strategy="no", logging_strategy="no", report_to="none", disable_tqdm=True,
-            seed=0)
+            dataloader_num_workers=0, batch_sampler=in_order, save_strategy="no", logging_strategy="no",
+            report_to="none", disable_tqdm=True, seed=0)
         trainer = SentenceTransformerTrainer(model=st_model, args=training, train_dataset=data, loss=loss,
                                              callbacks=[timer.callback()])
         trainer.remove_callback(PrinterCallback)  # its end-of-training summary would break up the table

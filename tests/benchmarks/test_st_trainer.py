@@ -16,6 +16,6 @@ def test_both_trainers_see_the_same_pairs_and_the_ratio_is_printed():
     per_step = dict(re.findall(r"(declutr \(Lightning\)|sentence-transformers) [\d,]+ tokens/s \(([\d,]+)/step\)",
                                result.stdout))
     ours, theirs = (int(per_step[name].replace(",", "")) for name in ("declutr (Lightning)", "sentence-transformers"))
-    # The same texts: theirs are our spans decoded and tokenised again, so the counts agree closely.
-    assert abs(ours - theirs) <= 0.05 * ours
+    # The same pairs in the same steps: theirs are our spans decoded and tokenised again, so the counts agree closely.
+    assert abs(ours - theirs) <= 0.02 * ours
     assert re.search(r"ratio ours / theirs \(tokens/s\): median \d+\.\d{3}", result.stdout)
