@@ -111,7 +111,8 @@ class StepTimer(L.Callback):
             self.tokens.append(int(batch["num_tokens"]))
             self.padded.append(int(batch["anchor_input_ids"].numel() + batch["positive_input_ids"].numel()))
             groups = ["anchor"] + (["positive"] if module.hparams.contrastive_weight > 0 else [])
-            self.paid.append(sum(plan_chunks(batch[f"{g}_attention_mask"], module.chunk_size).paid for g in groups))
+            rows = module.rows_per_chunk(module.device)
+            self.paid.append(sum(plan_chunks(batch[f"{g}_attention_mask"], rows).paid for g in groups))
 
 
 class GpuUtilisation:

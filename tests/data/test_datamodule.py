@@ -6,7 +6,6 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, get_worker_info
 
-from declutr.data.collate import DeCLUTRCollator
 from declutr.data.datamodule import DeCLUTRDataModule
 from declutr.data.spans import SpanSampler
 from declutr.data.stream import DocumentStream, seed_worker

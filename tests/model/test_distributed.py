@@ -1,4 +1,5 @@
-"""Two real processes (gloo, CPU) give the same loss and gradients as one process on the global batch."""
+"""Two real processes (gloo, CPU) give the same loss and gradients as one process on the global batch, and
+take the non-finite-step decision together."""
 
 import socket
 from functools import partial
@@ -10,7 +11,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from declutr.data.collate import DeCLUTRCollator
-from declutr.model.distributed import all_gather_with_grad
+from declutr.model.distributed import all_gather_with_grad, on_every_rank
 from declutr.model.encoder import load_tokenizer
 from declutr.model.module import DeCLUTRModule
 from declutr.resolvers import _minilm_path
@@ -92,3 +93,34 @@ def test_two_processes_match_one_process_on_the_global_batch(tmp_path, mlm_weigh
 def test_gather_is_the_identity_without_a_process_group():
     x = torch.randn(3, 4, requires_grad=True)
     assert all_gather_with_grad(x) is x
+
+
+def _vote(rank: int, world: int, port: int, out: str) -> None:
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    module = make_module(mlm_weight=1.0)
+    for param in module.parameters():
+        param.grad = torch.zeros_like(param)
+    if rank == 0:  # as under FSDP, where each rank checks only the gradients of its own shard
+        next(module.parameters()).grad.view(-1)[0] = float("nan")
+    votes = {"gradients": on_every_rank(module._gradients_finite()),
+             "one rank false": on_every_rank(torch.tensor(rank == 1)),
+             "all true": on_every_rank(torch.tensor(True))}
+    torch.save(votes, f"{out}.{rank}")
+    dist.destroy_process_group()
+
+
+def test_a_non_finite_gradient_on_one_rank_is_a_skip_on_every_rank(tmp_path):
+    out = str(tmp_path / "votes")
+    mp.spawn(_vote, args=(2, _free_port(), out), nprocs=2, join=True)
+    for rank in (0, 1):
+        assert torch.load(f"{out}.{rank}") == {"gradients": False, "one rank false": False, "all true": True}
+
+
+def test_the_gradient_check_without_a_process_group():
+    module = make_module(mlm_weight=1.0)
+    assert on_every_rank(module._gradients_finite())  # no gradients yet
+    for param in module.parameters():
+        param.grad = torch.ones_like(param)
+    assert on_every_rank(module._gradients_finite())
+    list(module.parameters())[-1].grad[0] = float("inf")
+    assert not on_every_rank(module._gradients_finite())

@@ -1,10 +1,14 @@
 """trainer=fsdp's sharding, on two real gloo processes: the loss and every gradient equal one process on the
-global batch, so the cross-device negatives (``all_gather_with_grad``) and the loss scaling hold under FSDP.
+global batch, so the cross-device negatives (``all_gather_with_grad``) and the loss scaling hold under FSDP,
+and gradient clipping by norm clips the whole model's gradient as one process would.
 
 Lightning runs FSDP on GPUs only; torch's FSDP itself runs on CPU, so this wraps the module with the
 strategy's own settings (auto-wrap policy, sharding strategy) the way Lightning does, and calls it through
-the wrapper as Lightning's training step does.
+the wrapper as Lightning's training step does. For the clipping hook the module is given a stand-in trainer
+holding a real ``FSDPStrategy`` whose model is the sharded root, which is all the hook reads.
 """
+
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -17,6 +21,12 @@ from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
 from tests.model.test_distributed import _free_port, global_batch, gradients, make_module, rows
 
 WRAPPED = "_fsdp_wrapped_module."  # FSDP's prefix in the names of the parameters of a wrapped unit
+MAX_NORM = 1e-3  # far below the tiny BERT's gradient norm: clipping scales every gradient
+
+
+def full_gradients(sharded: FSDP, module) -> dict[str, torch.Tensor]:
+    with FSDP.summon_full_params(sharded, with_grads=True):
+        return {name.replace(WRAPPED, ""): grad for name, grad in gradients(module).items()}
 
 
 def _rank(rank: int, world: int, port: int, policy, sharding, out: str) -> None:
@@ -28,10 +38,15 @@ def _rank(rank: int, world: int, port: int, policy, sharding, out: str) -> None:
     units = sum(isinstance(m, FSDP) for m in sharded.modules()) - 1  # minus the root
     loss, metrics = sharded(rows(batch, slice(3 * rank, 3 * rank + 3)))
     loss.backward()  # FSDP reduce-scatters the gradients, averaging over ranks as DDP does
-    with FSDP.summon_full_params(sharded, with_grads=True):
-        grads = {name.replace(WRAPPED, ""): grad for name, grad in gradients(module).items()}
+    grads = full_gradients(sharded, module)
+    strategy = FSDPStrategy()
+    strategy.model = sharded
+    module._trainer = SimpleNamespace(strategy=strategy)
+    module.configure_gradient_clipping(None, gradient_clip_val=MAX_NORM, gradient_clip_algorithm="norm")
+    clipped = full_gradients(sharded, module)
     if rank == 0:
-        torch.save({"metrics": {k: v.detach() for k, v in metrics.items()}, "grads": grads, "units": units}, out)
+        torch.save({"metrics": {k: v.detach() for k, v in metrics.items()}, "grads": grads, "clipped": clipped,
+                    "units": units}, out)
     dist.destroy_process_group()
 
 
@@ -50,8 +65,14 @@ def test_fsdp_config_shards_one_unit_per_block_and_matches_one_process(make_conf
         if name.endswith("loss"):  # the losses are global; other metrics (padding) are per rank
             assert sharded["metrics"][name].item() == pytest.approx(value.item(), rel=1e-5), name
     reference = gradients(single)
-    assert sharded["grads"].keys() == reference.keys()
+    assert_close(sharded["grads"], reference)
+    assert torch.nn.utils.clip_grad_norm_(single.parameters(), MAX_NORM) > 10 * MAX_NORM
+    assert_close(sharded["clipped"], gradients(single))
+
+
+def assert_close(grads: dict[str, torch.Tensor], reference: dict[str, torch.Tensor]) -> None:
+    assert grads.keys() == reference.keys()
     floor = 1e-6 * torch.cat([g.flatten() for g in reference.values()]).norm()
     for name, grad in reference.items():
-        error = (sharded["grads"][name] - grad).norm()
+        error = (grads[name] - grad).norm()
         assert error <= 1e-4 * grad.norm() + floor, (name, float(error), float(grad.norm()))

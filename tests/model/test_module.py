@@ -143,6 +143,8 @@ def test_length_sorted_chunks_pay_for_less_padding(batches):
 @pytest.mark.parametrize("options, match", [
     ({"chunk_size": 0}, "model.chunk_size=0"),
     ({"chunk_size": True}, "model.chunk_size=True"),
+    ({"chunk_size": "big"}, "model.chunk_size='big'.*or auto"),
+    ({"grad_cache": {"chunk_size": "auto"}}, r"model.grad_cache.chunk_size='auto'.*null for no chunking\.$"),
     ({"grad_cache": {"chunk_size": -2}}, r"model.grad_cache.chunk_size=-2"),
     ({"grad_cache": {"chunks": 4}}, r"must hold only chunk_size.*model.grad_cache.chunk_size=32"),
 ])
@@ -156,6 +158,14 @@ def test_grad_cache_chunk_size_is_the_chunk_size():
     assert (module.chunk_size, module.recompute) == (5, True)
     module = make_module(chunk_size=2, grad_cache={"chunk_size": None})
     assert (module.chunk_size, module.recompute) == (2, False)
+
+
+def test_auto_chunk_size_chunks_on_cpu_only():
+    module = make_module(chunk_size="auto")
+    assert module.rows_per_chunk(torch.device("cpu")) == DeCLUTRModule.CPU_CHUNK_SIZE
+    assert module.rows_per_chunk(torch.device("cuda", 0)) is None
+    assert make_module(chunk_size=3).rows_per_chunk(torch.device("cuda", 0)) == 3
+    assert make_module(chunk_size="auto", grad_cache={"chunk_size": 5}).rows_per_chunk(torch.device("cuda")) == 5
 
 
 def test_compile_failure_falls_back_to_eager_with_a_warning(batches, monkeypatch):

@@ -1,11 +1,14 @@
 """DDP through run.py: 2 real processes, one run folder, each document read by one rank; started by
-Lightning itself (trainer=ddp_cpu) or, as on a cluster, by torchrun on two "nodes" (trainer=multinode)."""
+Lightning itself (trainer=ddp_cpu) or, as on a cluster, by torchrun on two "nodes" (trainer=multinode);
+a non-finite loss on one rank only is skipped by both."""
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import lightning as L
 import pytest
 
 from tests.conftest import DATA_DIR, ROOT, STATE_UNION
@@ -35,6 +38,29 @@ def test_two_process_run_writes_one_run_folder_and_splits_the_documents(tmp_path
     assert result.returncode == 0, result.stderr[-3000:]
     (run_dir,) = tmp_path.iterdir()
     assert_one_run_split_between_two_ranks(run_dir)
+
+
+class InfiniteLossOnRankZero(L.Callback):
+    """Fault injection: rank 0's MLM weight is infinite at batch ``batch``, so only rank 0's loss is not
+    finite (the MLM loss is each rank's share; the contrastive loss is the same on every rank)."""
+
+    def __init__(self, batch: int) -> None:
+        self.batch = batch
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        if trainer.global_rank == 0:
+            module.hparams.mlm_weight = float("inf") if batch_idx == self.batch else 1.0
+
+
+def test_a_non_finite_loss_on_one_rank_is_skipped_by_both(tmp_path):
+    """Were rank 0 to skip alone, rank 1 would wait forever in DDP's gradient all-reduce."""
+    args = [*TINY_RUN, "trainer=ddp_cpu", "trainer.max_steps=4", f"hydra.run.dir={tmp_path}/run",
+            f"+callbacks.poison._target_={__name__}.InfiniteLossOnRankZero", "+callbacks.poison.batch=1"]
+    result = subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=ROOT, env=ENV,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["status"] == "ok" and results["nonfinite_steps"] == 1
 
 
 def test_two_nodes_started_by_torchrun_write_one_run_folder(tmp_path):

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 from transformers import AutoModel
 
 from declutr.errors import DeclutrConfigError

@@ -41,3 +41,13 @@ def all_reduce_sum(value: torch.Tensor) -> torch.Tensor:
     value = value.detach().clone()
     dist.all_reduce(value)
     return value
+
+
+def on_every_rank(flag: torch.Tensor) -> bool:
+    """Whether a boolean scalar is true on every rank: one collective and one host sync, so that ranks
+    take a decision (skip a step, stop) together, never one rank alone."""
+    if world_size() == 1:
+        return bool(flag)
+    value = flag.detach().to(torch.int32).reshape(1)
+    dist.all_reduce(value, op=dist.ReduceOp.MIN)
+    return bool(value)

@@ -28,6 +28,7 @@ class RunResult:
     before: dict[str, float] = field(default_factory=dict)  # the model before training: the baseline
     after: dict[str, float] = field(default_factory=dict)
     steps: int | None = None
+    nonfinite_steps: int | None = None  # steps skipped for a non-finite loss or gradient
     seconds: float | None = None  # wall time of the whole run
     tokens_per_s: float | None = None
     experiment: str | None = None  # e.g. "ablation/anchors"
