@@ -16,6 +16,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from declutr.atomic import write_text_atomically
 from declutr.errors import DeclutrConfigError
 from declutr.report.aggregate import baseline_groups, group_runs
 from declutr.report.collect import Run, find_runs, varied_keys
@@ -41,8 +42,8 @@ def run(cfg: DictConfig) -> dict:
              for key, label in setting_labels(keys).items()] if metrics else []
     text = _document(sweep_dir, runs, keys, metrics, plots, title, list(options.average_over))
     report_path = output_dir / "report.md"
-    report_path.write_text(text, encoding="utf-8")
-    (output_dir / "runs.csv").write_text(runs_csv(runs, metrics), encoding="utf-8")
+    write_text_atomically(report_path, text)
+    write_text_atomically(output_dir / "runs.csv", runs_csv(runs, metrics))
     failed = [run.name for run in runs if run.status != OK]
     print(text)
     print(f"\nReport: {report_path}" + "".join(f"\nPlot: {p}" for p in plots))
