@@ -14,8 +14,9 @@ window (our longest span), learning rate, clipping and precision.
 Both are timed per optimizer step, from after the batch is fetched to after the optimizer step, so data
 loading and tokenisation are not counted for either (theirs includes the copy to the device, ours has the
 batch on it already). Each round gives both the same ``--steps`` batches in the same order (their default
-sampler would shuffle the pairs across batches), the order of the two alternating between rounds so load from other processes falls on both;
-the first step of each round (optimizer state allocation) and the whole first round (warm-up) are not kept.
+sampler would shuffle the pairs across batches), the order of the two alternating between rounds so load
+from other processes falls on both; the first step of each round (optimizer state allocation) and the
+whole first round (warm-up) are not kept.
 Reported: non-padding tokens/s and pairs/s of each, medians over the rounds, and the ratio ours / theirs.
 """
 

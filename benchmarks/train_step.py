@@ -9,10 +9,11 @@ times ``warmup + steps`` steps of ``DeCLUTRModule`` under a Lightning Trainer: f
 clipping and the AdamW step, exactly as ``task=train`` runs them, on batches already on the device (data
 loading is not timed). Reported per configuration: anchors and sequences per step, non-padding tokens per
 step, padding (of what the encoder computed, after ``model.chunk_size``'s length-sorted chunks; and of the
-collated batch, which one call per group would pay), median step time, tokens/s (non-padding tokens over the time of the kept steps), peak
-memory and, on CUDA, mean GPU utilisation. Peak memory on CUDA is ``torch.cuda.max_memory_allocated`` over
-the kept steps (parameters, gradients, optimizer state and activations); on CPU it is the process's peak
-RSS and its rise over the RSS before ``fit`` (model and batches already loaded).
+collated batch, which one call per group would pay), median step time, tokens/s (non-padding tokens over the
+time of the kept steps), peak memory and, on CUDA, mean GPU utilisation. Peak memory on CUDA is
+``torch.cuda.max_memory_allocated`` over the kept steps (parameters, gradients, optimizer state and
+activations); on CPU it is the process's peak RSS and its rise over the RSS before ``fit`` (model and
+batches already loaded).
 
 The configurations are the ``--case`` strings (space-separated overrides, sweeps expanded), each combined
 with the positional overrides; without ``--case``: fp32 and bf16, with and without MLM. The defaults give
@@ -144,7 +145,8 @@ def table(rows: list[tuple[list[str], dict]], device: str) -> str:
             lines.append([str(number), f"failed: {r['error']}"])
             continue
         line = [str(number), str(r["anchors"]), str(r["sequences"]), f"{r['tokens_per_step']:,.0f}",
-                f"{100 * r['padding']:.1f}", f"{100 * r['batch_padding']:.1f}", f"{r['step_ms']:,.1f}", f"{r['tokens_per_s']:,.0f}", memory_column(r)]
+                f"{100 * r['padding']:.1f}", f"{100 * r['batch_padding']:.1f}", f"{r['step_ms']:,.1f}",
+                f"{r['tokens_per_s']:,.0f}", memory_column(r)]
         if device == "cuda":
             line.append("n/a" if r.get("gpu_utilisation") is None else f"{r['gpu_utilisation']:.0f}")
         lines.append(line)

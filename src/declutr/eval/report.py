@@ -38,8 +38,6 @@ def format_table(result: SuiteResult) -> str:
     return "\n".join(lines)
 
 
-
-
 def write_results(result: SuiteResult, directory: str | Path, stem: str, metadata: dict) -> tuple[Path, Path]:
     """``<stem>.json`` (scores, averages, skipped tasks, timing, ``metadata``) and ``<stem>.csv`` (the table)."""
     directory = Path(directory)

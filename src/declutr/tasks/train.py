@@ -71,7 +71,8 @@ def run(cfg: DictConfig) -> dict:
     if outcome:  # global rank zero
         write_result(cfg.paths.output_dir, RunResult(
             status=OK, before=outcome["before"], after=outcome["after"], steps=outcome["steps"],
-            nonfinite_steps=outcome["nonfinite_steps"], seconds=time.perf_counter() - start, tokens_per_s=outcome["tokens_per_s"], **context))
+            nonfinite_steps=outcome["nonfinite_steps"], seconds=time.perf_counter() - start,
+            tokens_per_s=outcome["tokens_per_s"], **context))
     return outcome
 
 
