@@ -31,7 +31,7 @@ from declutr.data.documents import resolve_files
 from declutr.data.prepare import add_token_ids
 from declutr.data.spans import SpanSampler
 from declutr.data.stream import SKIPPED_SHORT, DocumentStream
-from declutr.data.token_shards import MANIFEST, corpus_sources, same_vocabulary, tokenizer_identity
+from declutr.data.token_shards import MANIFEST, corpus_sources, has_token_ids_of, tokenizer_identity
 from declutr.model.encoder import load_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,8 +42,7 @@ def corpus_with_token_ids(corpus: Path, cache_dir: Path, tokenizer) -> Path:
     identity = tokenizer_identity(tokenizer)
     for folder in (corpus, cache_dir):
         manifest = folder / MANIFEST
-        recorded = (json.loads(manifest.read_text()).get("token_ids") or {}) if manifest.is_file() else {}
-        if recorded and same_vocabulary(recorded["tokenizer"], identity):
+        if manifest.is_file() and has_token_ids_of(json.loads(manifest.read_text()), identity):
             return folder
     if not (corpus / MANIFEST).is_file():
         raise SystemExit(f"No prepared corpus in {corpus}: run `python run.py task=prepare` or pass --corpus.")

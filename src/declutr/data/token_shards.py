@@ -53,6 +53,12 @@ def same_vocabulary(recorded: dict, current: dict) -> bool:
     return (recorded["vocab_size"], recorded["vocab_sha256"]) == (current["vocab_size"], current["vocab_sha256"])
 
 
+def has_token_ids_of(manifest: dict, identity: dict) -> bool:
+    """Whether a prepared corpus's ``manifest`` records token-id shards made with the vocabulary of ``identity``."""
+    recorded = (manifest.get("token_ids") or {}).get("tokenizer")
+    return bool(recorded) and same_vocabulary(recorded, identity)
+
+
 def ids_dtype(vocab_size: int) -> np.dtype:
     """The narrowest unsigned type holding every id: ``uint16`` up to 65,536 tokens, else ``uint32``."""
     return np.dtype(np.uint16 if vocab_size <= 2**16 else np.uint32)

@@ -10,7 +10,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from declutr.data.prepare import PREPARE_FORMAT, add_token_ids, prepare_corpus, remove_prepared
-from declutr.data.token_shards import MANIFEST, same_vocabulary, tokenizer_identity
+from declutr.data.token_shards import MANIFEST, has_token_ids_of, tokenizer_identity
 from declutr.model.encoder import load_tokenizer
 
 
@@ -29,8 +29,7 @@ def run(cfg: DictConfig) -> dict:
                 f"{output} holds a corpus prepared with other settings ({manifest.get('settings')}); "
                 "set prepare.overwrite=true to replace it, or prepare.output_dir to write elsewhere."
             )
-        recorded = (manifest.get("token_ids") or {}).get("tokenizer")
-        if options.token_ids and not (recorded and same_vocabulary(recorded, tokenizer_identity(tokenizer))):
+        if options.token_ids and not has_token_ids_of(manifest, tokenizer_identity(tokenizer)):
             # The text shards are kept; only their ids are (re)written.
             tokens = add_token_ids(output, tokenizer)
             print(f"Corpus already prepared in {output}; wrote its token-id shards ({tokens:,} tokens) "
