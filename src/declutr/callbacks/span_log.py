@@ -68,6 +68,7 @@ class SpanLog(L.Callback):
 
     def _log(self, trainer) -> None:
         lengths = {"anchor": np.concatenate(self.anchor_lengths), "positive": np.concatenate(self.positive_lengths)}
+        lengths = {name: values for name, values in lengths.items() if values.size}  # MLM windows have no positives
         stats = {f"spans/{name}_tokens_{stat}": float(fn(values)) for name, values in lengths.items()
                  for stat, fn in (("min", np.min), ("mean", np.mean), ("max", np.max))}
         step = trainer.global_step

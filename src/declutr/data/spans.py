@@ -44,23 +44,33 @@ class SpanSampler:
     max_span_len: int = 512
     strategy: str = "overlap"
 
+    LENGTH_SETTING = "data.sampler.max_span_len"  # the setting that bounds a sequence's length
+    has_positives = True
+
     def __post_init__(self) -> None:
         if self.num_anchors < 1 or self.num_positives < 1:
             raise DeclutrConfigError(
-                f"data.num_anchors={self.num_anchors} and data.num_positives={self.num_positives} must both be >= 1."
+                f"data.sampler.num_anchors={self.num_anchors} and data.sampler.num_positives={self.num_positives} must both "
+                "be >= 1."
             )
         if not 1 <= self.min_span_len <= self.max_span_len:
             raise DeclutrConfigError(
-                f"data.min_span_len={self.min_span_len} must be between 1 and data.max_span_len={self.max_span_len}: "
+                f"data.sampler.min_span_len={self.min_span_len} must be between 1 and data.sampler.max_span_len="
+                f"{self.max_span_len}: "
                 "lower min_span_len or raise max_span_len."
             )
         if self.strategy not in STRATEGIES:
-            raise DeclutrConfigError(f"Unknown data.strategy={self.strategy!r}; use one of {STRATEGIES}.")
+            raise DeclutrConfigError(f"Unknown data.sampler.strategy={self.strategy!r}; use one of {STRATEGIES}.")
 
     @property
     def min_doc_tokens(self) -> int:
         """Shortest document that can be sampled: ``num_anchors * max_span_len * 2`` tokens."""
         return self.num_anchors * self.max_span_len * 2
+
+    def requirement(self) -> str:
+        """What a document needs to be sampled, and the settings that set it."""
+        return (f"at least num_anchors * max_span_len * 2 = {self.min_doc_tokens} tokens: use longer documents, or "
+                "lower data.sampler.max_span_len / data.sampler.num_anchors")
 
     def _length(self, rng: np.random.Generator, a: float, b: float) -> int:
         return int(rng.beta(a, b) * (self.max_span_len - self.min_span_len) + self.min_span_len)

@@ -36,7 +36,12 @@ from declutr.git_commit import git_commit
 from declutr.instantiate import build
 from declutr.model.encoder import load_tokenizer
 from declutr.report.results import FAILED, OK, RunResult, write_failure, write_result
-from declutr.validation import check_corpus_has_usable_document, check_spans_fit_model
+from declutr.validation import (
+    check_corpus_has_usable_document,
+    check_encoder_source,
+    check_objective_fits_sampler,
+    check_spans_fit_model,
+)
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +85,10 @@ def _train(cfg: DictConfig, context: dict) -> dict:
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     # Everything that can be known wrong is checked before the model is loaded.
+    check_encoder_source(cfg.model.encoder)
     tokenizer = load_tokenizer(cfg.model.encoder.name_or_path)
     datamodule = build_datamodule(cfg, tokenizer)
+    check_objective_fits_sampler(datamodule.sampler, cfg.model)
     check_spans_fit_model(datamodule.sampler, tokenizer, cfg.model.encoder)
     check_corpus_has_usable_document(datamodule)
     if cfg.get("ckpt_path"):
