@@ -17,7 +17,9 @@ from declutr.checkpoint_io import load_checkpoint
 from declutr.embedding import embed_texts, window_length
 from declutr.errors import DeclutrConfigError
 from declutr.model.encoder import load_tokenizer
+from declutr.model.word_embeddings import WordEmbeddingBody
 
+REPRESENTATIONS = ("last_layer", "word_embeddings")  # what Encoder mean-pools
 SOURCES = "a run folder (with model/), a .ckpt file, a model folder with config.json, or a Hugging Face model name"
 
 
@@ -31,19 +33,33 @@ class Encoder:
 
     ``max_length`` is the window in tokens (default: the tokenizer's limit, at most 512); ``dtype`` e.g.
     ``torch.bfloat16`` runs the model in that precision (embeddings are returned as float32 either way).
+
+    Baselines: ``random_init=True`` keeps the source's architecture and tokenizer but draws fresh weights (from
+    torch's global generator: seed it for a repeatable baseline); ``representation="word_embeddings"`` averages
+    the input word embeddings instead of the last layer's states (no transformer layer at all).
     """
 
     def __init__(self, path_or_name: str | Path, device: str | torch.device | None = None,
-                 max_length: int | None = None, dtype: torch.dtype | str | None = None) -> None:
+                 max_length: int | None = None, dtype: torch.dtype | str | None = None,
+                 random_init: bool = False, representation: str = "last_layer") -> None:
+        if representation not in REPRESENTATIONS:
+            raise DeclutrConfigError(f"representation={representation!r} is not an option: use one of "
+                                     f"{', '.join(REPRESENTATIONS)}.")
         self.source = str(path_or_name)
         self.device = _device(device)
         self.model, self.tokenizer = load_encoder(self.source)
+        if random_init:
+            self.model = type(self.model)(self.model.config)  # the same architecture, fresh weights
         self.model.to(self.device, dtype=_dtype(dtype)).eval()
         self.max_length = window_length(self.tokenizer, max_length)
+        self.representation = representation
 
     @property
     def body(self) -> torch.nn.Module:
-        """The transformer returning ``last_hidden_state`` (the model without any task head)."""
+        """What returns ``last_hidden_state``: the transformer without any task head, or (``representation=
+        "word_embeddings"``) its input word embeddings."""
+        if self.representation == "word_embeddings":
+            return WordEmbeddingBody(self.model)
         return self.model.base_model
 
     @property

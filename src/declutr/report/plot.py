@@ -3,6 +3,7 @@ the untrained model(s) beside it as the baseline."""
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -52,6 +53,30 @@ def plot_setting(runs: Sequence[Run], key: str, keys: Sequence[str], metrics: Se
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_training_curve(run_dir: Path, metric: str, path: Path, title: str, ylabel: str) -> Path | None:
+    """``metric`` against the step from a run's CSV logs (``<run>/csv/version_*/metrics.csv``, a resumed run's versions
+    joined); ``None`` if no log has it."""
+    points = []
+    for metrics in sorted(Path(run_dir).glob("csv/version_*/metrics.csv")):
+        with open(metrics, newline="", encoding="utf-8") as f:
+            points += [(int(row["step"]), float(row[metric])) for row in csv.DictReader(f) if row.get(metric)]
+    if not points:
+        return None
+    plt = _pyplot()
+    points.sort()
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ax.plot([step for step, _ in points], [value for _, value in points])
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)

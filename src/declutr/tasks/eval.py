@@ -1,7 +1,9 @@
 """``task=eval``: the evaluation suite on any encoder, printed as one table and written as JSON + CSV.
 
 ``python run.py task=eval eval=all eval.model=outputs/train/<run>`` (a run folder, a ``.ckpt``, a Hugging Face
-folder or name, a sentence-transformers folder). The results go next to the model, or into this run's folder
+folder or name, a sentence-transformers folder); ``eval.random_init=true`` and ``eval.representation=word_embeddings``
+evaluate the baselines of that model (its architecture at random init, seeded by ``seed``; its averaged input word
+embeddings). The results go next to the model, or into this run's folder
 when that is not a writable local folder (a hub name, a read-only install); ``eval.output_dir`` overrides both.
 """
 
@@ -11,6 +13,7 @@ import os
 import time
 from pathlib import Path
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from declutr.encoder import Encoder
@@ -27,11 +30,15 @@ def run(cfg: DictConfig) -> dict:
         raise DeclutrConfigError("Every task of eval=" + options.name + " lacks its files: "
                                  + " ".join(s.message() for s in suite.skipped()))
     start = time.perf_counter()
-    encoder = Encoder(str(options.model))  # raises DeclutrConfigError naming the source and what it accepts
+    if options.random_init:
+        torch.manual_seed(cfg.seed)  # the baseline's weights, repeatable
+    # Raises DeclutrConfigError naming the source and what it accepts.
+    encoder = Encoder(str(options.model), random_init=options.random_init, representation=options.representation)
     load_seconds = time.perf_counter() - start
     result = suite.run(lambda texts: encoder.encode(texts, batch_size=options.batch_size))
-    stem = f"eval-{options.name}" + (f"-max{options.max_examples}" if options.max_examples else "")
-    metadata = {"model": encoder.source, "eval": options.name, "max_examples": options.max_examples,
+    stem = f"eval-{options.name}" + (f"-max{options.max_examples}" if options.max_examples else "") + _variant(options)
+    metadata = {"model": encoder.source, "random_init": options.random_init, "representation": options.representation,
+                "eval": options.name, "max_examples": options.max_examples,
                 "protocol": OmegaConf.to_container(options.protocol, resolve=True) if "protocol" in options else None,
                 "device": str(encoder.device), "load_seconds": load_seconds}
     json_path, csv_path = write_results(result, _output_dir(options, cfg.paths.output_dir), stem, metadata)
@@ -44,10 +51,20 @@ def run(cfg: DictConfig) -> dict:
             "scores": result.by_key(), "averages": averages, "json": str(json_path), "csv": str(csv_path)}
 
 
+def _variant(options: DictConfig) -> str:
+    """The file-name suffix of a baseline (``-random_init``, ``-word_embeddings``); empty for the model itself."""
+    parts = ["random_init"] if options.random_init else []
+    parts += [options.representation] if options.representation != "last_layer" else []
+    return "".join(f"-{part}" for part in parts)
+
+
 def _output_dir(options: DictConfig, run_dir: str) -> Path:
-    """``eval.output_dir``, else the model's folder (a checkpoint's folder) if local and writable, else the run folder."""
+    """``eval.output_dir``, else the model's folder (a checkpoint's folder) if local and writable, else the run folder.
+    A baseline's scores never go next to the model, where they would pass for the model's own."""
     if options.output_dir:
         return Path(options.output_dir)
+    if _variant(options):
+        return Path(run_dir)
     model = Path(str(options.model))
     folder = model if model.is_dir() else model.parent
     return folder if model.exists() and os.access(folder, os.W_OK) else Path(run_dir)
