@@ -100,18 +100,6 @@ class Layout:
     def job_record(self, name: str) -> Path:
         return self.root / "jobs" / f"{name}.json"
 
-    def record_stage(self, stage: str, seconds: float) -> None:
-        """Adds ``stage``'s wall time of this invocation to ``stages.json`` (a resumed stage sums its parts)."""
-        path = self.root / "stages.json"
-        times = json.loads(path.read_text()) if path.is_file() else {}
-        times[stage] = times.get(stage, 0.0) + seconds
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomically(path, json.dumps(times, indent=2) + "\n")
-
-    def stage_seconds(self) -> dict[str, float]:
-        path = self.root / "stages.json"
-        return json.loads(path.read_text()) if path.is_file() else {}
-
     def jobs(self) -> list[dict]:
         folder = self.root / "jobs"
         return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
@@ -172,6 +160,8 @@ def verdict(better: Stat | None, worse: Stat | None) -> str:
     """``"+d (reproduces)"``, ``"+d (within noise)"`` or ``"-d (opposite)"`` for the predicted ``better > worse``."""
     if better is None or worse is None:
         return "not measured"
+    if min(better.n, worse.n) < 2:
+        return f"{better.mean - worse.mean:+.2f} (one seed: no spread to judge by)"
     difference = better.mean - worse.mean
     noise = max(better.std, worse.std)
     word = "reproduces" if difference > noise else "opposite" if difference < -noise else "within noise"
@@ -254,13 +244,26 @@ def _lr_section(layout: Layout, learning_rates: Sequence[float]) -> list[str]:
 
 
 def _times_section(layout: Layout) -> list[str]:
-    stages = layout.stage_seconds()
     jobs = layout.jobs()
-    lines = ["## Wall time and commands", "", "| stage | wall time (min) |", "|---|---|"]
-    lines += [f"| {stage} | {seconds / 60:.1f} |" for stage, seconds in stages.items()]
-    lines += ["", "Every job, with the command it ran:", "", "| job | min | command |", "|---|---|---|"]
+    stages: dict[str, list[dict]] = {}
+    for job in jobs:
+        stages.setdefault(job["stage"], []).append(job)
+    lines = ["## Wall time and commands", "",
+             "Stages overlap (the baselines run beside the lr and axes stages): a stage's wall time runs from its "
+             "first job's start to its last job's end; job minutes add up each job's own time.", "",
+             "| stage | jobs | wall time (min) | job minutes |", "|---|---|---|---|"]
+    for stage in STAGES:
+        members = stages.get(stage, [])
+        if members:
+            wall = max(j["ended"] for j in members) - min(j["started"] for j in members)
+            lines.append(f"| {stage} | {len(members)} | {wall / 60:.1f} | {sum(j['seconds'] for j in members) / 60:.1f} |")
+    if jobs:
+        total = max(j["ended"] for j in jobs) - min(j["started"] for j in jobs)
+        lines.append(f"| all | {len(jobs)} | {total / 60:.1f} | {sum(j['seconds'] for j in jobs) / 60:.1f} |")
+    lines += ["", "Every job, with the command it ran (`<out>`: the output folder):", "", "| job | min | command |",
+              "|---|---|---|"]
     lines += [f"| {job['job']} | {job['seconds'] / 60:.1f} | `{job['command'].replace(str(layout.root), '<out>')}` |"
-              for job in jobs]
+              for job in sorted(jobs, key=lambda j: j["started"])]
     return lines + [""]
 
 

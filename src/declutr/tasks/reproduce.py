@@ -1,7 +1,8 @@
 """``task=reproduce`` (``make reproduce``): the paper's experiment in miniature, end to end, as ``run.py`` jobs.
 
 Every stage runs the commands a user would type (``python run.py ...``), each job in its own process, up to
-``reproduce.parallel`` at a time, its output in ``<output_dir>/logs/<job>.log``:
+``reproduce.parallel`` at a time, each as soon as the jobs it needs have finished (the baselines run beside the
+lr and axes stages), its output in ``<output_dir>/logs/<job>.log``:
 
 1. ``base``: ``experiment=mlm_base``, a small BERT pretrained with MLM only (the paper's starting point);
 2. ``baselines``: ``task=eval`` (``eval=stsb`` and ``eval=quick``) of the untrained references in :data:`BASELINES`;
@@ -19,19 +20,20 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
 from declutr.atomic import write_text_atomically
 from declutr.errors import DeclutrConfigError, DeclutrRunError
-from declutr.report.collect import find_runs
 from declutr.report.reproduction import STAGES, Layout, write_reproduction
 from declutr.report.results import OK, read_result
 
@@ -50,10 +52,13 @@ BASELINES = {
 
 @dataclass(frozen=True)
 class Job:
-    """One ``python run.py <args>`` process; ``name`` is unique within the reproduction (files are named by it)."""
+    """One ``python run.py <args>`` process, started once every job named in ``after`` has finished; ``args`` may be
+    a function, called then (the axes need the learning rate the lr stage chose). ``name`` names its files."""
 
     name: str
-    args: list[str]
+    stage: str
+    args: list[str] | Callable[[], list[str]]
+    after: tuple[str, ...] = ()
 
 
 def run(cfg: DictConfig) -> dict:
@@ -64,52 +69,63 @@ def run(cfg: DictConfig) -> dict:
     if unknown:
         raise DeclutrConfigError(f"reproduce.stages / reproduce.baselines: unknown {unknown}; stages are {STAGES}, "
                                  f"baselines {list(BASELINES)}.")
-    for axis in options.axes:
-        if not (RUN_PY.parent / "conf" / "experiment" / "ablation" / f"{axis}.yaml").is_file():
-            raise DeclutrConfigError(f"reproduce.axes: no experiment=ablation/{axis} (conf/experiment/ablation/).")
-    runner = JobRunner(layout, int(options.parallel))
-    overrides = [*map(str, options.overrides), f"paths.mlm_base_dir={layout.base}"]
-    for stage in stages:
-        start = time.perf_counter()
-        if stage == "doc":
-            path = write_reproduction(layout, Path(options.doc), OmegaConf.to_container(options, resolve=True))
-            print(f"Wrote {path}")
-        else:
-            jobs = _jobs(stage, options, layout, overrides)
-            runner.run_all(jobs)
-        layout.record_stage(stage, time.perf_counter() - start)
+    sizes = {axis: sweep_size(axis) for axis in options.axes}
+    jobs = [job for job in plan(options, layout, sizes) if job.stage in stages]
+    names = {job.name for job in jobs}
+    jobs = [replace(job, after=tuple(a for a in job.after if a in names)) for job in jobs]  # stages not rerun
+    JobRunner(layout, int(options.parallel)).run_all(jobs)
+    if "doc" in stages:
+        path = write_reproduction(layout, Path(options.doc), OmegaConf.to_container(options, resolve=True))
+        print(f"Wrote {path}")
     return {"output_dir": str(layout.root), "doc": str(options.doc)}
 
 
-def _jobs(stage: str, options: DictConfig, layout: Layout, overrides: list[str]) -> list[Job]:
+def sweep_size(axis: str) -> int:
+    """Jobs in one sweep of ``experiment=ablation/<axis>``: the product of its swept values' counts."""
+    path = RUN_PY.parent / "conf" / "experiment" / "ablation" / f"{axis}.yaml"
+    if not path.is_file():
+        raise DeclutrConfigError(f"reproduce.axes: no experiment=ablation/{axis} ({path} does not exist).")
+    params = OmegaConf.load(path).hydra.sweeper.params
+    return math.prod(len(str(values).split(",")) for values in params.values())
+
+
+def plan(options: DictConfig, layout: Layout, sizes: dict[str, int]) -> list[Job]:
+    """Every job of the reproduction, in the order they should start, with what each waits for."""
+    overrides = [*map(str, options.overrides), f"paths.mlm_base_dir={layout.base}"]
     evals = list(map(str, options.eval_overrides))
-    if stage == "base":
-        return [Job("base", ["experiment=mlm_base", *overrides, f"hydra.run.dir={layout.base}"])]
-    if stage == "baselines":
-        base = layout.base / "model"
-        if not (base / "config.json").is_file():
-            raise DeclutrRunError(f"The MLM base {base} is missing: run the base stage first (reproduce.stages).")
-        return [Job(f"baseline-{name}-{suite}", ["task=eval", f"eval={suite}", f"eval.output_dir={layout.baseline(name)}",
-                                                  *(a.format(base=base) for a in BASELINES[name]), *evals])
-                for name in options.baselines for suite in ("stsb", "quick")]
-    if stage == "lr":
-        return [Job(f"lr-{lr:g}", ["experiment=scale/miniature", "seed=0", f"model.optimizer.lr={lr}", *overrides,
-                                   f"hydra.run.dir={layout.lr_run(lr)}"]) for lr in options.learning_rates]
-    if stage == "axes":
-        lr = chosen_lr(layout, options.learning_rates)
-        chosen = [f"model.optimizer.lr={lr}"] if lr is not None else []
-        return [Job(f"{axis}-seed{seed}", ["-m", f"experiment=ablation/{axis}", "experiment/scale=miniature",
-                                           f"seed={seed}", *chosen, *overrides,
-                                           f"hydra.sweep.dir={layout.axis(axis) / f'seed{seed}'}"])
-                for axis in options.axes for seed in options.seeds]
-    if stage == "transfer":
-        runs = [run for axis in options.transfer_axes for run in find_runs(layout.axis(axis)) if run.status == OK]
-        return [Job(f"transfer-{run.path.relative_to(layout.root).as_posix().replace('/', '-')}",
-                    ["task=eval", "eval=quick", f"eval.model={run.path}", *evals]) for run in runs]
-    if stage == "reports":
-        return [Job(f"report-{axis}", ["task=report", f"sweep_dir={layout.axis(axis)}",
-                                       f"report.output_dir={layout.report(axis)}"]) for axis in options.axes]
-    raise AssertionError(stage)
+    base = layout.base / "model"
+    jobs = [Job("base", "base", ["experiment=mlm_base", *overrides, f"hydra.run.dir={layout.base}"])]
+    lr_jobs = [Job(f"lr-{lr:g}", "lr", ["experiment=scale/miniature", "seed=0", f"model.optimizer.lr={lr}", *overrides,
+                                        f"hydra.run.dir={layout.lr_run(lr)}"], ("base",))
+               for lr in options.learning_rates]
+    jobs += lr_jobs
+    lr_names = tuple(job.name for job in lr_jobs)
+    # Axes first (the objective first of all: its runs wait for transfer too); baselines fill the gaps.
+    for axis in options.axes:
+        for seed in options.seeds:
+            sweep = layout.axis(axis) / f"seed{seed}"
+
+            def args(axis=axis, seed=seed, sweep=sweep) -> list[str]:
+                lr = chosen_lr(layout, options.learning_rates)
+                return ["-m", f"experiment=ablation/{axis}", "experiment/scale=miniature", f"seed={seed}",
+                        *([f"model.optimizer.lr={lr}"] if lr is not None else []), *overrides,
+                        f"hydra.sweep.dir={sweep}"]
+
+            jobs.append(Job(f"{axis}-seed{seed}", "axes", args, ("base", *lr_names)))
+            if axis in options.transfer_axes:
+                jobs += [Job(f"transfer-{axis}-seed{seed}-{k}", "transfer",
+                             ["task=eval", "eval=quick", f"eval.model={sweep / str(k)}", *evals], (f"{axis}-seed{seed}",))
+                         for k in range(sizes[axis])]
+    jobs += [Job(f"baseline-{name}-{suite}", "baselines",
+                 ["task=eval", f"eval={suite}", f"eval.output_dir={layout.baseline(name)}",
+                  *(a.format(base=base) for a in BASELINES[name]), *evals], ("base",))
+             for name in options.baselines for suite in ("stsb", "quick")]
+    for axis in options.axes:
+        waits = tuple(job.name for job in jobs if job.name.startswith(f"{axis}-seed")
+                      or job.name.startswith(f"transfer-{axis}-"))
+        jobs.append(Job(f"report-{axis}", "reports", ["task=report", f"sweep_dir={layout.axis(axis)}",
+                                                      f"report.output_dir={layout.report(axis)}"], waits))
+    return jobs
 
 
 def chosen_lr(layout: Layout, learning_rates) -> float | None:
@@ -123,8 +139,10 @@ def chosen_lr(layout: Layout, learning_rates) -> float | None:
 
 
 class JobRunner:
-    """Runs jobs ``parallel`` at a time, each ``python run.py <args>`` with its output in ``logs/<job>.log``; a job
-    whose record ``jobs/<job>.json`` exists is skipped. Torch threads are split between parallel jobs."""
+    """Runs jobs ``parallel`` at a time, in order, each once the jobs it waits for have finished; each is
+    ``python run.py <args>`` with its output in ``logs/<job>.log``. A job whose record ``jobs/<job>.json`` exists
+    (it finished in an earlier invocation) is skipped; a job whose prerequisite failed is not started. Torch's
+    threads are split between parallel jobs."""
 
     def __init__(self, layout: Layout, parallel: int) -> None:
         if parallel < 1:
@@ -132,26 +150,43 @@ class JobRunner:
         self.layout, self.parallel = layout, parallel
 
     def run_all(self, jobs: list[Job]) -> None:
-        todo = [job for job in jobs if not self.layout.job_record(job.name).is_file()]
-        if len(todo) < len(jobs):
-            print(f"{len(jobs) - len(todo)} job(s) finished before: skipped.")
+        finished = {job.name for job in jobs if self.layout.job_record(job.name).is_file()}
+        if finished:
+            print(f"{len(finished)} job(s) finished before: skipped.")
+        pending = [job for job in jobs if job.name not in finished]
+        failed: set[str] = set()
+        running: dict = {}
         with ThreadPoolExecutor(self.parallel) as pool:
-            failures = [name for name in pool.map(self._run, todo) if name]
-        if failures:
-            raise DeclutrRunError(f"{len(failures)} job(s) failed: {', '.join(failures)}; their logs are in "
-                                  f"{self.layout.logs}. Rerun the same command to retry just those.")
+            while pending or running:
+                for job in list(pending):
+                    if any(a in failed for a in job.after):
+                        pending.remove(job)
+                        failed.add(job.name)
+                        print(f"skip {job.name}: a job it needs failed", flush=True)
+                    elif all(a in finished for a in job.after) and len(running) < self.parallel:
+                        pending.remove(job)
+                        running[pool.submit(self._run, job)] = job
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    job = running.pop(future)
+                    (finished if future.result() else failed).add(job.name)
+        if failed:
+            raise DeclutrRunError(f"{len(failed)} job(s) failed or were not started: {', '.join(sorted(failed))}; logs "
+                                  f"in {self.layout.logs}. Rerun the same command to retry just those.")
 
-    def _run(self, job: Job) -> str | None:
-        """Runs ``job``; returns its name if it failed."""
+    def _run(self, job: Job) -> bool:
+        """Runs ``job``; whether it succeeded."""
         log_path = self.layout.logs / f"{job.name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        args = list(job.args)
+        args = job.args() if callable(job.args) else list(job.args)
         if "-m" not in args and not any(a.startswith("hydra.run.dir=") for a in args):
             args.append(f"hydra.run.dir={self.layout.root / 'hydra' / job.name}")  # never two jobs in one folder
         env = dict(os.environ)
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // self.parallel)))
         print(f"[{time.strftime('%H:%M:%S')}] start {job.name}", flush=True)
-        start = time.perf_counter()
+        started, start = time.time(), time.perf_counter()
         with open(log_path, "w", encoding="utf-8") as out:
             code = subprocess.call([sys.executable, str(RUN_PY), *args], stdout=out, stderr=subprocess.STDOUT,
                                    cwd=RUN_PY.parent, env=env)
@@ -159,8 +194,9 @@ class JobRunner:
         print(f"[{time.strftime('%H:%M:%S')}] {'done' if code == 0 else f'FAILED ({code})'} {job.name} "
               f"in {seconds / 60:.1f} min", flush=True)
         if code != 0:
-            return job.name
-        record = {"job": job.name, "command": " ".join(["python run.py", *args]), "seconds": seconds}
+            return False
+        record = {"job": job.name, "stage": job.stage, "command": " ".join(["python run.py", *args]),
+                  "seconds": seconds, "started": started, "ended": started + seconds}
         self.layout.job_record(job.name).parent.mkdir(parents=True, exist_ok=True)
         write_text_atomically(self.layout.job_record(job.name), json.dumps(record, indent=2) + "\n")
-        return None
+        return True
