@@ -6,16 +6,6 @@ from declutr.data.token_shards import TokenShard
 from declutr.instantiate import build
 from declutr.model.encoder import load_tokenizer
 from declutr.tasks import prepare, train
-from tests.conftest import CORPUS
-
-
-@pytest.fixture
-def raw_corpus(tmp_path):
-    raw = tmp_path / "raw" / "nltk_inaugural"
-    raw.mkdir(parents=True)
-    for source in sorted((CORPUS / "nltk_inaugural" / "inaugural").glob("18*.txt"))[:12]:
-        (raw / source.name).write_bytes(source.read_bytes())
-    return raw.parent
 
 
 def test_prepare_is_idempotent_and_guards_its_settings(make_config, raw_corpus, tmp_path, capsys):

@@ -118,7 +118,7 @@ def plan(options: DictConfig, layout: Layout, sizes: dict[str, int]) -> list[Job
                          for k in range(sizes[axis])]
     jobs += [Job(f"baseline-{name}-{suite}", "baselines",
                  ["task=eval", f"eval={suite}", f"eval.output_dir={layout.baseline(name)}",
-                  *(a.format(base=base) for a in BASELINES[name]), *evals], ("base",))
+                  *(a.replace("{base}", str(base)) for a in BASELINES[name]), *evals], ("base",))
              for name in options.baselines for suite in ("stsb", "quick")]
     for axis in options.axes:
         waits = tuple(job.name for job in jobs if job.name.startswith(f"{axis}-seed")
