@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install train prepare test clean
+.PHONY: install train prepare reproduce test clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ prepare: install  ## raw corpus -> .cache/corpus/*.jsonl.gz (skipped when alread
 
 train: prepare  ## the default DeCLUTR run (MiniLM on the prepared corpus, CPU); extra overrides via ARGS="..."
 	$(PY) run.py $(ARGS)
+
+reproduce: prepare  ## the paper in miniature -> docs/reproduction.md (hours on 2 CPU cores); overrides via ARGS="..."
+	$(PY) run.py task=reproduce $(ARGS)
 
 test: install  ## the test suite, exactly as CI runs it
 	WANDB_MODE=$${WANDB_MODE:-offline} $(PY) -m pytest $(PYTEST_ARGS)

@@ -82,3 +82,25 @@ def test_bad_options_are_refused(encoder):
         Encoder(_minilm_path(), device="cpu", dtype="half precision")
     with pytest.raises(DeclutrConfigError, match="long_texts='drop'"):
         encoder.encode(TEXTS, long_texts="drop")
+
+
+def test_word_embedding_baseline_averages_the_input_word_vectors(encoder, tokenizer):
+    baseline = Encoder(_minilm_path(), device="cpu", representation="word_embeddings")
+    vectors = baseline.encode(TEXTS[:3])
+    table = encoder.model.get_input_embeddings().weight.detach()
+    for row, text in zip(vectors, TEXTS[:3]):
+        ids = tokenizer(text)["input_ids"]  # [CLS] ... [SEP], pooled like every other representation
+        np.testing.assert_allclose(row, table[ids].mean(0).numpy(), atol=1e-5)
+    assert not np.allclose(vectors, encoder.encode(TEXTS[:3]), atol=1e-2)
+
+
+def test_random_init_baseline_keeps_the_architecture_and_is_seeded(encoder):
+    torch.manual_seed(3)
+    first = Encoder(_minilm_path(), device="cpu", random_init=True)
+    torch.manual_seed(3)
+    again = Encoder(_minilm_path(), device="cpu", random_init=True)
+    assert first.model.config.to_dict() == encoder.model.config.to_dict()
+    np.testing.assert_allclose(first.encode(TEXTS[:2]), again.encode(TEXTS[:2]), atol=1e-6)
+    assert not torch.equal(first.model.get_input_embeddings().weight, encoder.model.get_input_embeddings().weight)
+    with pytest.raises(DeclutrConfigError, match="representation='cls' is not an option: use one of last_layer"):
+        Encoder(_minilm_path(), device="cpu", representation="cls")

@@ -1,6 +1,7 @@
 """task=eval end to end: a tiny encoder saved as an HF folder, the real SentEval files, full-format STS/SICK fixtures."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -68,3 +69,21 @@ def test_eval_options_compose_the_documented_suites_and_protocols(make_config):
     full, quick = make_config("eval=all").eval.protocol, make_config("eval=quick").eval.protocol
     assert (full.kfold, list(full.c_values), full.seed) == (10, [0.25, 0.5, 1, 2, 4, 8], 1111)
     assert (quick.kfold, list(quick.c_values)) == (5, [0.25, 1, 4])
+
+
+def test_baselines_of_a_model_are_scored_and_filed_apart_from_it(make_config, tmp_path):
+    model = write_tiny_model(tmp_path / "tiny")
+    scores = {}
+    for variant, overrides in {"": [], "-random_init": ["eval.random_init=true"],
+                               "-word_embeddings": ["eval.representation=word_embeddings"]}.items():
+        result = run(make_config("task=eval", "eval=stsb", f"eval.model={model}", "eval.max_examples=200", *overrides))
+        path = Path(result["json"])
+        assert path.name == f"eval-stsb-max200{variant}.json"
+        assert path.parent == (model if not variant else tmp_path / "run"), "a baseline never poses as the model"
+        payload = json.loads(path.read_text())
+        assert [s["key"] for s in payload["scores"]] == ["stsb_dev_spearman", "stsb_spearman"]
+        scores[variant] = payload["scores"][1]["score"]
+    assert len(set(scores.values())) == 3, scores  # three different representations
+    again = run(make_config("task=eval", "eval=stsb", f"eval.model={model}", "eval.max_examples=200",
+                            "eval.random_init=true", "eval.output_dir=" + str(tmp_path / "again")))
+    assert json.loads(Path(again["json"]).read_text())["scores"][1]["score"] == scores["-random_init"]  # seeded

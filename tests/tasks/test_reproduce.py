@@ -1,0 +1,65 @@
+"""task=reproduce: the plan of jobs (what waits for what), the runner (skips what finished, never starts what
+depends on a failure, records wall times) and the chosen learning rate."""
+
+import json
+
+import pytest
+
+from declutr.errors import DeclutrConfigError, DeclutrRunError
+from declutr.report.reproduction import Layout
+from declutr.report.results import OK, RunResult, write_result
+from declutr.tasks.reproduce import Job, JobRunner, chosen_lr, plan, run, sweep_size
+from tests.report.sweeps import add_job
+
+
+def test_plan_orders_and_links_every_stage(make_config, tmp_path):
+    cfg = make_config("task=reproduce", f"reproduce.output_dir={tmp_path}", "reproduce.seeds=[1,2]",
+                      "reproduce.axes=[objective,anchors]", "reproduce.overrides=[trainer=gpu]")
+    layout = Layout(tmp_path)
+    jobs = {job.name: job for job in plan(cfg.reproduce, layout, {"objective": 3, "anchors": 3})}
+    assert jobs["base"].args[:2] == ["experiment=mlm_base", "trainer=gpu"] and jobs["base"].after == ()
+    assert [name for name in jobs if name.startswith("lr-")] == ["lr-0.0003", "lr-0.001"]
+    assert jobs["objective-seed2"].after == ("base", "lr-0.0003", "lr-0.001")
+    assert [jobs[f"transfer-objective-seed1-{k}"].after for k in range(3)] == [("objective-seed1",)] * 3
+    assert not any(name.startswith("transfer-anchors") for name in jobs)  # transfer_axes: objective only
+    assert jobs["baseline-minilm-quick"].args[:4] == ["task=eval", "eval=quick",
+                                                      f"eval.output_dir={layout.baseline('minilm')}",
+                                                      "eval.model=${minilm_path:}"]
+    assert jobs["baseline-random_init-stsb"].after == ("base",)
+    assert set(jobs["report-objective"].after) == {"objective-seed1", "objective-seed2",
+                                                    *(f"transfer-objective-seed{s}-{k}" for s in (1, 2) for k in range(3))}
+    # the axes take the learning rate the lr stage chose, once it has run
+    for lr, dev in ((3e-4, 57.0), (1e-3, 52.0)):
+        write_result(layout.lr_run(lr), RunResult(status=OK, after={"stsb_dev": dev}))
+    args = jobs["anchors-seed1"].args()
+    assert args[:4] == ["-m", "experiment=ablation/anchors", "experiment/scale=miniature", "seed=1"]
+    assert "model.optimizer.lr=0.0003" in args and args[-1] == f"hydra.sweep.dir={layout.axis('anchors') / 'seed1'}"
+    assert chosen_lr(layout, [1e-4, 3e-4, 1e-3]) == 3e-4  # (1e-4 never ran) and chosen_lr(Layout(tmp_path / "none"), [1e-4]) is None
+    assert (sweep_size("objective"), sweep_size("span_length")) == (3, 3)
+
+
+def test_runner_skips_finished_jobs_and_never_starts_what_needs_a_failed_one(tmp_path, capsys):
+    layout = Layout(tmp_path / "out")
+    sweep = tmp_path / "sweep"
+    add_job(sweep, "0", ["data.sampler.strategy=overlap"], after={"stsb_dev": 50.0})
+    report = ["task=report", f"sweep_dir={sweep}", f"report.output_dir={tmp_path / 'report'}"]
+    jobs = [Job("good", "reports", report), Job("bad", "reports", ["task=no_such_task"]),
+            Job("after-bad", "reports", report, ("bad",)), Job("after-good", "reports", report, ("good",))]
+    with pytest.raises(DeclutrRunError, match="2 job\\(s\\) failed or were not started: after-bad, bad"):
+        JobRunner(layout, parallel=2).run_all(jobs)
+    record = json.loads(layout.job_record("after-good").read_text())
+    assert record["stage"] == "reports" and record["ended"] >= record["started"] and record["seconds"] > 0
+    assert "python run.py task=report" in record["command"] and (tmp_path / "report" / "report.md").is_file()
+    assert not layout.job_record("after-bad").exists() and "Unknown task='no_such_task'" in (layout.logs / "bad.log").read_text()
+    assert "skip after-bad: a job it needs failed" in capsys.readouterr().out
+    JobRunner(layout, parallel=1).run_all(jobs[:1] + jobs[3:])  # a rerun: both finished before
+    assert "2 job(s) finished before: skipped." in capsys.readouterr().out
+
+
+def test_bad_settings_are_refused_before_any_job(make_config, tmp_path):
+    for override, message in (("reproduce.stages=[base,train]", "unknown \\['train'\\]"),
+                              ("reproduce.axes=[nothing]", "no experiment=ablation/nothing"),
+                              ("reproduce.parallel=0", "reproduce.parallel=0 must be >= 1")):
+        with pytest.raises(DeclutrConfigError, match=message):
+            run(make_config("task=reproduce", f"reproduce.output_dir={tmp_path}", override))
+    assert not (tmp_path / "jobs").exists()
