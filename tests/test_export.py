@@ -75,3 +75,10 @@ def test_existing_folders_are_replaced_only_when_asked_and_only_if_they_hold_a_m
     write_export(model, tokenizer, target, RECORD, overwrite=True)
     assert not (target / "stale.bin").exists() and (target / "config.json").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "out"]
+
+
+def test_model_card_of_an_mlm_pretrained_base_describes_its_windows():
+    record = TrainingRecord(base_model="/models/bert", steps=1200, config={
+        "data": {"batch_size": 8, "sampler": {"window_len": 126, "windows_per_document": 4}}})
+    card = render_model_card(record, "mlm_base", dim=256, window=128)
+    assert "8 documents x 4 contiguous windows of 126 tokens (MLM pretraining)" in card and "anchors" not in card

@@ -77,7 +77,7 @@ def test_write_up_of_a_finished_miniature(tmp_path):
     assert (tmp_path / "docs" / "reproduction" / "mlm_loss.png").is_file() and "(reproduction/mlm_loss.png)" in text
     assert "| 0.001 | 58.00 | 53.00 |" in text  # the lr stage's runs
     assert "| base | 1 | 1.0 | 1.0 |" in text and "| all | 2 | 2.7 | 2.0 |" in text
-    assert f"hydra.run.dir=<out>/x" in text and str(layout.root) not in text
+    assert "hydra.run.dir=<out>/x" in text and str(layout.root) not in text
 
 
 def test_missing_stages_are_said_not_hidden(tmp_path):

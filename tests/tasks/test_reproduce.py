@@ -26,6 +26,8 @@ def test_plan_orders_and_links_every_stage(make_config, tmp_path):
                                                       f"eval.output_dir={layout.baseline('minilm')}",
                                                       "eval.model=${minilm_path:}"]
     assert jobs["baseline-random_init-stsb"].after == ("base",)
+    no_transfer = plan(make_config("task=reproduce", "reproduce.transfer_axes=[]").reproduce, layout, {"objective": 3})
+    assert not any(job.name.endswith("-quick") or job.stage == "transfer" for job in no_transfer)
     assert set(jobs["report-objective"].after) == {"objective-seed1", "objective-seed2",
                                                     *(f"transfer-objective-seed{s}-{k}" for s in (1, 2) for k in range(3))}
     # the axes take the learning rate the lr stage chose, once it has run

@@ -71,7 +71,11 @@ def _training(record: TrainingRecord) -> str:
              f"- Corpus: {', '.join(f'`{f}`' for f in record.corpus) or 'not recorded'}",
              f"- Optimizer steps: {record.steps if record.steps is not None else 'not recorded'}"]
     data, sampler = record.config.get("data", {}), record.config.get("data", {}).get("sampler", {})
-    if sampler:
+    if sampler.get("window_len"):  # MLM pretraining (data/sampler=windows)
+        per_doc = sampler.get("windows_per_document") or "every"
+        lines.append(f"- Per step and device: {data.get('batch_size')} documents x {per_doc} contiguous windows of "
+                     f"{sampler.get('window_len')} tokens (MLM pretraining)")
+    elif sampler:
         lines.append(f"- Per step and device: {data.get('batch_size')} documents x {sampler.get('num_anchors')} anchors "
                      f"x {sampler.get('num_positives')} positives, spans of {sampler.get('min_span_len')}-"
                      f"{sampler.get('max_span_len')} tokens ({sampler.get('strategy')} positives)")

@@ -5,7 +5,8 @@ Every stage runs the commands a user would type (``python run.py ...``), each jo
 lr and axes stages), its output in ``<output_dir>/logs/<job>.log``:
 
 1. ``base``: ``experiment=mlm_base``, a small BERT pretrained with MLM only (the paper's starting point);
-2. ``baselines``: ``task=eval`` (``eval=stsb`` and ``eval=quick``) of the untrained references in :data:`BASELINES`;
+2. ``baselines``: ``task=eval`` (``eval=stsb``, and ``eval=quick`` when an axis shows transfer) of the untrained
+   references in :data:`BASELINES`;
 3. ``lr``: the miniature run once per ``reproduce.learning_rates`` (seed 0); the best on STS-B dev trains the axes;
 4. ``axes``: ``-m experiment=ablation/<axis> experiment/scale=miniature seed=<s>``, one sweep per axis and seed;
 5. ``transfer``: ``task=eval eval=quick`` on every run of ``reproduce.transfer_axes``;
@@ -19,7 +20,6 @@ interrupted continues where it stopped; each job's wall time is kept in that fil
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 import subprocess
@@ -37,7 +37,6 @@ from declutr.errors import DeclutrConfigError, DeclutrRunError
 from declutr.report.reproduction import STAGES, Layout, write_reproduction
 from declutr.report.results import OK, read_result
 
-log = logging.getLogger(__name__)
 RUN_PY = Path(__file__).resolve().parents[3] / "run.py"
 
 # Untrained references: name -> task=eval overrides (``{base}``: the MLM base's model folder).
@@ -94,6 +93,7 @@ def plan(options: DictConfig, layout: Layout, sizes: dict[str, int]) -> list[Job
     overrides = [*map(str, options.overrides), f"paths.mlm_base_dir={layout.base}"]
     evals = list(map(str, options.eval_overrides))
     base = layout.base / "model"
+    suites = ("stsb", "quick") if options.transfer_axes else ("stsb",)  # transfer only for tables that show it
     jobs = [Job("base", "base", ["experiment=mlm_base", *overrides, f"hydra.run.dir={layout.base}"])]
     lr_jobs = [Job(f"lr-{lr:g}", "lr", ["experiment=scale/miniature", "seed=0", f"model.optimizer.lr={lr}", *overrides,
                                         f"hydra.run.dir={layout.lr_run(lr)}"], ("base",))
@@ -119,7 +119,7 @@ def plan(options: DictConfig, layout: Layout, sizes: dict[str, int]) -> list[Job
     jobs += [Job(f"baseline-{name}-{suite}", "baselines",
                  ["task=eval", f"eval={suite}", f"eval.output_dir={layout.baseline(name)}",
                   *(a.replace("{base}", str(base)) for a in BASELINES[name]), *evals], ("base",))
-             for name in options.baselines for suite in ("stsb", "quick")]
+             for name in options.baselines for suite in suites]
     for axis in options.axes:
         waits = tuple(job.name for job in jobs if job.name.startswith(f"{axis}-seed")
                       or job.name.startswith(f"transfer-{axis}-"))
