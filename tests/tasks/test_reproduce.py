@@ -14,12 +14,12 @@ from tests.report.sweeps import add_job
 
 def test_plan_orders_and_links_every_stage(make_config, tmp_path):
     cfg = make_config("task=reproduce", f"reproduce.output_dir={tmp_path}", "reproduce.seeds=[1,2]",
-                      "reproduce.axes=[objective,anchors]", "reproduce.overrides=[trainer=gpu]")
+                      "reproduce.axes=[objective,anchors]", "reproduce.overrides=['trainer=gpu']")
     layout = Layout(tmp_path)
     jobs = {job.name: job for job in plan(cfg.reproduce, layout, {"objective": 3, "anchors": 3})}
     assert jobs["base"].args[:2] == ["experiment=mlm_base", "trainer=gpu"] and jobs["base"].after == ()
-    assert [name for name in jobs if name.startswith("lr-")] == ["lr-0.0003", "lr-0.001"]
-    assert jobs["objective-seed2"].after == ("base", "lr-0.0003", "lr-0.001")
+    assert [name for name in jobs if name.startswith("lr-")] == ["lr-3e-05", "lr-0.0001", "lr-0.0003"]
+    assert jobs["objective-seed2"].after == ("base", "lr-3e-05", "lr-0.0001", "lr-0.0003")
     assert [jobs[f"transfer-objective-seed1-{k}"].after for k in range(3)] == [("objective-seed1",)] * 3
     assert not any(name.startswith("transfer-anchors") for name in jobs)  # transfer_axes: objective only
     assert jobs["baseline-minilm-quick"].args[:4] == ["task=eval", "eval=quick",
@@ -31,12 +31,12 @@ def test_plan_orders_and_links_every_stage(make_config, tmp_path):
     assert set(jobs["report-objective"].after) == {"objective-seed1", "objective-seed2",
                                                     *(f"transfer-objective-seed{s}-{k}" for s in (1, 2) for k in range(3))}
     # the axes take the learning rate the lr stage chose, once it has run
-    for lr, dev in ((3e-4, 57.0), (1e-3, 52.0)):
+    for lr, dev in ((1e-4, 57.0), (3e-4, 52.0)):
         write_result(layout.lr_run(lr), RunResult(status=OK, after={"stsb_dev": dev}))
     args = jobs["anchors-seed1"].args()
     assert args[:4] == ["-m", "experiment=ablation/anchors", "experiment/scale=miniature", "seed=1"]
-    assert "model.optimizer.lr=0.0003" in args and args[-1] == f"hydra.sweep.dir={layout.axis('anchors') / 'seed1'}"
-    assert chosen_lr(layout, [1e-4, 3e-4, 1e-3]) == 3e-4  # (1e-4 never ran) and chosen_lr(Layout(tmp_path / "none"), [1e-4]) is None
+    assert "model.optimizer.lr=0.0001" in args and args[-1] == f"hydra.sweep.dir={layout.axis('anchors') / 'seed1'}"
+    assert chosen_lr(layout, [3e-5, 1e-4, 3e-4]) == 1e-4  # (3e-5 never ran) and chosen_lr(Layout(tmp_path / "none"), [1e-4]) is None
     assert (sweep_size("objective"), sweep_size("span_length")) == (3, 3)
 
 
