@@ -14,6 +14,7 @@ from declutr.tasks.train import run
 from tests.conftest import ROOT, STATE_UNION
 
 GROUPS = {d.name: sorted(p.stem for p in d.glob("*.yaml")) for d in (ROOT / "conf").iterdir() if d.is_dir()}
+GROUPS["data/sampler"] = sorted(p.stem for p in (ROOT / "conf" / "data" / "sampler").glob("*.yaml"))
 # Experiments nest (ablation/<axis>, scale/<scale>, objective/<objective>): every file is an option.
 GROUPS["experiment"] = sorted(p.relative_to(ROOT / "conf" / "experiment").with_suffix("").as_posix()
                               for p in (ROOT / "conf" / "experiment").rglob("*.yaml"))
@@ -22,6 +23,10 @@ OPTIONS = [(group, option) for group, options in sorted(GROUPS.items()) for opti
 NEEDS_HUB = {("model", "distilroberta"), ("model", "roberta_base"),
              ("experiment", "declutr_small"), ("experiment", "declutr_base"), ("experiment", "scale/paper")}
 NEEDS_GPU = {("trainer", "gpu"), ("trainer", "ddp"), ("trainer", "fsdp"), ("trainer", "multinode")}
+# The MLM base that `python run.py experiment=mlm_base` makes (tests/tasks/test_mlm_base.py trains on one).
+NEEDS_BASE = {("model", "bert_mini_mlm"), ("experiment", "scale/miniature")}
+# Gives no positives: a contrastive loss (every model option's default) is refused (tests/tasks/test_mlm_base.py).
+MLM_ONLY = {("data/sampler", "windows")}
 
 
 @pytest.mark.parametrize("group, option", OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
@@ -31,12 +36,14 @@ def test_every_option_composes_and_resolves(make_config, group, option):
     assert container["task"] == "train"
 
 
-@pytest.mark.parametrize("group, option", [o for o in OPTIONS if o not in NEEDS_HUB | NEEDS_GPU],
-                         ids=[f"{g}={o}" for g, o in OPTIONS if (g, o) not in NEEDS_HUB | NEEDS_GPU])
+@pytest.mark.parametrize("group, option", [o for o in OPTIONS if o not in NEEDS_HUB | NEEDS_GPU | NEEDS_BASE],
+                         ids=[f"{g}={o}" for g, o in OPTIONS if (g, o) not in NEEDS_HUB | NEEDS_GPU | NEEDS_BASE])
 def test_every_runnable_option_instantiates(make_config, tokenizer, group, option):
     overrides = [f"{group}={option}", f"data.files=[{STATE_UNION}]"]
-    if group != "model":
+    if group != "model" and option != "mlm_base":  # (experiment=mlm_base picks its own model)
         overrides.append("model=tiny")
+    if (group, option) in MLM_ONLY:
+        overrides.append("model.contrastive_weight=0")
     cfg = make_config(*overrides)
     assert isinstance(instantiate(cfg.data, tokenizer=tokenizer), DeCLUTRDataModule)
     assert isinstance(instantiate(cfg.model, tokenizer=tokenizer, _convert_="all"), DeCLUTRModule)
