@@ -179,7 +179,11 @@ def _axis_section(layout: Layout, axis: str, transfer: bool, baselines: dict[str
     steps = sorted({run.result.steps for _, g in groups for run in g.finished})
     rows += [Row(f"{spec.label(value)} — after {', '.join(map(str, steps))} steps", len(group.finished),
                  {m: group.stat(m) for m in metrics}) for value, group in groups]
-    lines = [f"## {spec.title}", "", _table(rows, metrics), ""]
+    finished = [run.result.settings for _, group in groups for run in group.finished]
+    rates = sorted({settings.get("lr") for settings in finished} - {None})
+    seeds = sorted({settings.get("seed") for settings in finished} - {None})
+    lines = [f"## {spec.title}", "", f"Learning rate {', '.join(f'{lr:g}' for lr in rates) or 'not recorded'}, "
+             f"seeds {', '.join(map(str, seeds)) or 'not recorded'}.", "", _table(rows, metrics), ""]
     for plot in sorted(layout.report(axis).glob("*.png")):
         target = assets / axis / plot.name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -239,7 +243,8 @@ def _lr_section(layout: Layout, learning_rates: Sequence[float]) -> list[str]:
     if not rows:
         return []
     return ["## Learning rate", "", "One miniature run per learning rate (contrastive + MLM, the paper's settings, "
-            "seed 0); the best on STS-B dev trains every axis below.", "", "| lr | STS-B dev | STS-B test |",
+            "seed 0); the best on STS-B dev trains the axes (each axis names the rate its runs used).", "",
+            "| lr | STS-B dev | STS-B test |",
             "|---|---|---|", *rows, ""]
 
 
