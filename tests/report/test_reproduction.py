@@ -84,4 +84,4 @@ def test_missing_stages_are_said_not_hidden(tmp_path):
     layout = Layout(tmp_path / "empty")
     text = write_reproduction(layout, tmp_path / "doc.md", OPTIONS).read_text()
     assert "The base run has not finished." in text
-    assert f"No finished run under `{layout.axis('objective')}`." in text
+    assert "Not run yet: no finished run under `<out>/axes/objective`." in text and str(layout.root) not in text

@@ -174,7 +174,9 @@ def _axis_section(layout: Layout, axis: str, transfer: bool, baselines: dict[str
     metrics = ["stsb_dev", "stsb_test"] + (["transfer_avg"] if transfer else [])
     groups = axis_rows(layout, axis)
     if not groups:
-        return [f"## {spec.title}", "", f"No finished run under `{layout.axis(axis)}`.", ""]
+        return [f"## {spec.title}", "", f"Not run yet: no finished run under `<out>/axes/{axis}`. `python run.py "
+                f"task=reproduce` runs it (or `python run.py -m experiment=ablation/{axis} experiment/scale=miniature "
+                "seed=<s>` by hand).", "", f"**The paper:** {spec.finding}", ""]
     rows = list(baselines.values())
     steps = sorted({run.result.steps for _, g in groups for run in g.finished})
     rows += [Row(f"{spec.label(value)} — after {', '.join(map(str, steps))} steps", len(group.finished),
