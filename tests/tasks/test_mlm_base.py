@@ -71,7 +71,8 @@ def other_tokenizer_model(folder: Path) -> Path:
                         r"tokenises with .*other \(\d+ tokens"),
 ])
 def test_bad_inputs_fail_before_training_naming_the_setting(make_config, tmp_path, raw_corpus, case, message):
-    overrides = ["experiment=mlm_base", f"paths.data_dir={DATA_DIR}", f"paths.mlm_base_dir={tmp_path / 'base'}"]
+    overrides = ["experiment=mlm_base", f"paths.data_dir={DATA_DIR}", f"paths.mlm_base_dir={tmp_path / 'base'}",
+                 f"data.files=[{STATE_UNION}]"]  # (a clean clone has no prepared corpus)
     if case == "missing":
         overrides = ["experiment=scale/miniature", f"paths.mlm_base_dir={tmp_path / 'nowhere'}"]
     elif case == "run folder":
