@@ -18,6 +18,7 @@ from declutr.report.aggregate import Group, Stat, group_runs
 from declutr.report.collect import find_runs, read_eval_scores
 from declutr.report.plot import plot_training_curve
 from declutr.report.results import OK, read_result
+from declutr.report.table import format_stat, markdown_table
 
 STAGES = ("base", "baselines", "lr", "axes", "transfer", "reports", "doc")
 VERDICT_METRIC = "stsb_test"
@@ -276,14 +277,5 @@ def _times_section(layout: Layout) -> list[str]:
 
 def _table(rows: Sequence[Row], metrics: Sequence[str]) -> str:
     header = ["", "n", *(METRIC_NAMES[m] for m in metrics)]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in rows:
-        cells = [_format(row.stats.get(m)) for m in metrics]
-        lines.append("| " + " | ".join([row.label, str(row.n), *cells]) + " |")
-    return "\n".join(lines)
-
-
-def _format(stat: Stat | None) -> str:
-    if stat is None:
-        return "—"
-    return f"{stat.mean:.2f} ± {stat.std:.2f}" if stat.n > 1 else f"{stat.mean:.2f}"
+    return markdown_table(header, [[row.label, str(row.n), *(format_stat(row.stats.get(m)) for m in metrics)]
+                                   for row in rows])

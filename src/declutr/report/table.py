@@ -40,13 +40,13 @@ def results_table(groups: Sequence[Group], baselines: Sequence[Group], keys: Seq
         cells = [base.settings["model"] if k == "model" else "" for k in keys]
         stats = [base.stat(m, baseline=True) for m in metrics]
         n = max((s.n for s in stats if s), default=0)
-        rows.append([f"before training ({base.settings['model']})", *cells, str(n), *map(_format, stats)])
+        rows.append([f"before training ({base.settings['model']})", *cells, str(n), *map(format_stat, stats)])
     for group in groups:
         failed = len(group.runs) - len(group.finished)
         n = f"{len(group.finished)}" + (f" ({failed} failed)" if failed else "")
         rows.append([_trained(group), *(group.settings[k] or "—" for k in keys), n,
-                     *(_format(group.stat(m)) for m in metrics)])
-    return _markdown(header, rows)
+                     *(format_stat(group.stat(m)) for m in metrics)])
+    return markdown_table(header, rows)
 
 
 def runs_table(runs: Sequence[Run], keys: Sequence[str], metrics: Sequence[str]) -> str:
@@ -61,7 +61,7 @@ def runs_table(runs: Sequence[Run], keys: Sequence[str], metrics: Sequence[str])
         rows.append([run.name, *(run.overrides.get(k, "—") for k in keys), run.status, *cells,
                      str(result.steps) if result and result.steps is not None else "—",
                      f"{result.seconds / 60:.1f}" if result and result.seconds else "—"])
-    return _markdown(header, rows)
+    return markdown_table(header, rows)
 
 
 def failures_table(runs: Sequence[Run]) -> str:
@@ -76,7 +76,7 @@ def failures_table(runs: Sequence[Run]) -> str:
         trace = f"{run.name}/{result.traceback_file}" if result and result.traceback_file else "—"
         overrides = ", ".join(f"{k}={v}" for k, v in run.overrides.items())
         rows.append([run.name, run.status, overrides, _one_line(error), trace])
-    return _markdown(header, rows)
+    return markdown_table(header, rows)
 
 
 def runs_csv(runs: Sequence[Run], metrics: Sequence[str]) -> str:
@@ -103,7 +103,8 @@ def _trained(group: Group) -> str:
     return f"after {steps[0]} steps" if len(steps) == 1 else f"after {steps[0]}–{steps[-1]} steps"
 
 
-def _format(stat: Stat | None) -> str:
+def format_stat(stat: Stat | None) -> str:
+    """``mean ± std`` (just the mean for one value), ``—`` for none."""
     if stat is None:
         return "—"
     return f"{stat.mean:.2f} ± {stat.std:.2f}" if stat.n > 1 else f"{stat.mean:.2f}"
@@ -124,7 +125,8 @@ def _one_line(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A markdown table; ``|`` inside cells escaped."""
     escape = lambda cell: str(cell).replace("|", "\\|")  # noqa: E731
     lines = ["| " + " | ".join(map(escape, header)) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(map(escape, row)) + " |" for row in rows]
