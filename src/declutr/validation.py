@@ -6,18 +6,24 @@ from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
-from transformers import AutoConfig
-
 from declutr.data.accounting import totals_by_reason
 from declutr.data.spans import SpanSampler
 from declutr.encoder import looks_local_path
 from declutr.errors import DeclutrConfigError
+from declutr.model.encoder import encoder_config
+
+
+# Architectures whose position ids start after the padding id (RoBERTa's), so max_position_embeddings - pad - 1 fit.
+PADDING_OFFSET_POSITIONS = ("roberta", "roberta-prelayernorm", "xlm-roberta", "xlm-roberta-xl", "camembert")
 
 
 def model_max_tokens(tokenizer, encoder: Mapping) -> int:
     """Longest input (special tokens included) the encoder accepts."""
-    config = AutoConfig.from_pretrained(str(encoder["name_or_path"]), **dict(encoder.get("config_overrides") or {}))
-    limits = [getattr(config, "max_position_embeddings", None), tokenizer.model_max_length]
+    config = encoder_config(**encoder)
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions is not None and config.model_type in PADDING_OFFSET_POSITIONS:
+        positions -= config.pad_token_id + 1
+    limits = [positions, tokenizer.model_max_length]
     return min(int(x) for x in limits if x is not None and x < 1_000_000)
 
 

@@ -8,10 +8,44 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer
 
+from declutr.errors import DeclutrConfigError
+
 
 def load_tokenizer(name_or_path: str, trust_remote_code: bool = False):
     """A fast tokenizer for any HF model name or local folder."""
     return AutoTokenizer.from_pretrained(str(name_or_path), trust_remote_code=trust_remote_code)
+
+
+# What a config built for another architecture keeps of the source's: its tokenizer's vocabulary and special ids.
+TOKENIZER_KEYS = ("vocab_size", "pad_token_id", "bos_token_id", "eos_token_id", "cls_token_id", "sep_token_id")
+
+
+def encoder_config(
+    name_or_path: str, random_init: bool = False, config_overrides: Mapping | None = None, trust_remote_code: bool = False,
+):
+    """The HF config of ``name_or_path`` with ``config_overrides`` applied (arguments as :func:`load_masked_lm`'s).
+
+    ``config_overrides.model_type`` naming another architecture (e.g. ``roberta-prelayernorm``) builds that
+    architecture's config instead, keeping the source's vocabulary size and special-token ids so its tokenizer
+    still fits; such a config has no weights to load, so it needs ``random_init``.
+    """
+    overrides = dict(config_overrides or {})
+    model_type = overrides.pop("model_type", None)
+    config = AutoConfig.from_pretrained(str(name_or_path), trust_remote_code=trust_remote_code)
+    if model_type is None or model_type == config.model_type:
+        return AutoConfig.from_pretrained(str(name_or_path), trust_remote_code=trust_remote_code, **overrides)
+    if not random_init:
+        raise DeclutrConfigError(
+            f"model.encoder.config_overrides.model_type={model_type!r} asks for another architecture than "
+            f"{name_or_path}'s {config.model_type!r}, whose weights cannot load into it: set model.encoder.random_init=true "
+            "(fresh weights), or remove the model_type override.")
+    kept = {key: getattr(config, key) for key in TOKENIZER_KEYS if getattr(config, key, None) is not None}
+    try:
+        return AutoConfig.for_model(model_type, **{**kept, **overrides})
+    except ValueError as error:
+        raise DeclutrConfigError(f"model.encoder.config_overrides.model_type={model_type!r} is not an architecture "
+                                 f"transformers knows ({error}). Use a model_type such as bert or "
+                                 "roberta-prelayernorm.") from None
 
 
 def load_masked_lm(
@@ -25,7 +59,7 @@ def load_masked_lm(
     ``random_init`` builds the architecture from the config (with ``config_overrides``, e.g. a tiny
     BERT for tests) without loading weights.
     """
-    config = AutoConfig.from_pretrained(str(name_or_path), trust_remote_code=trust_remote_code, **dict(config_overrides or {}))
+    config = encoder_config(name_or_path, random_init, config_overrides, trust_remote_code)
     if random_init:
         model = AutoModelForMaskedLM.from_config(config, trust_remote_code=trust_remote_code)
     else:

@@ -1,0 +1,59 @@
+"""Loading HF masked-LM encoders: config overrides, another architecture at random init, the MLM head."""
+
+import pytest
+import torch
+
+from declutr.errors import DeclutrConfigError
+from declutr.model.encoder import encoder_config, load_masked_lm, mlm_head
+from declutr.resolvers import _minilm_path
+from declutr.validation import model_max_tokens
+
+PRE_LN = {"model_type": "roberta-prelayernorm", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+          "intermediate_size": 128, "max_position_embeddings": 514}
+
+
+def test_overrides_change_the_source_config():
+    config = encoder_config(_minilm_path(), config_overrides={"num_hidden_layers": 2})
+    assert (config.model_type, config.num_hidden_layers, config.hidden_size) == ("bert", 2, 384)
+
+
+def test_another_architecture_keeps_the_tokenizers_vocabulary_and_special_ids(tokenizer):
+    config = encoder_config(_minilm_path(), random_init=True, config_overrides=PRE_LN)
+    assert config.model_type == "roberta-prelayernorm"
+    assert (config.vocab_size, config.pad_token_id) == (len(tokenizer), tokenizer.pad_token_id)
+    assert (config.hidden_size, config.num_hidden_layers) == (64, 2)
+
+
+def test_another_architecture_at_random_init_trains_with_the_source_tokenizer(tokenizer):
+    model = load_masked_lm(_minilm_path(), random_init=True, config_overrides=PRE_LN)
+    assert type(model).__name__ == "RobertaPreLayerNormForMaskedLM" and model.training
+    enc = tokenizer(["a short sentence", "and a somewhat longer second one"], padding=True, return_tensors="pt")
+    hidden = model.base_model(**enc).last_hidden_state
+    logits = mlm_head(model)(hidden[enc["attention_mask"].bool()])
+    assert logits.shape == (int(enc["attention_mask"].sum()), len(tokenizer))
+    logits.logsumexp(-1).mean().backward()
+    assert model.base_model.embeddings.word_embeddings.weight.grad is not None
+
+
+def test_the_length_limit_reads_the_overridden_positions_after_roberta_s_padding_offset(tokenizer):
+    encoder = {"name_or_path": _minilm_path(), "random_init": True,
+               "config_overrides": {**PRE_LN, "max_position_embeddings": 258}}
+    assert model_max_tokens(tokenizer, encoder) == 257  # positions 1..257: RoBERTa's start after the pad id (0)
+    model = load_masked_lm(**encoder)
+    ids = torch.full((1, 257), tokenizer.mask_token_id)
+    assert model.base_model(input_ids=ids).last_hidden_state.shape == (1, 257, 64)
+
+
+def test_another_architecture_needs_random_init():
+    with pytest.raises(DeclutrConfigError, match=r"model\.encoder\.random_init=true"):
+        load_masked_lm(_minilm_path(), config_overrides=PRE_LN)
+
+
+def test_an_unknown_architecture_is_named():
+    with pytest.raises(DeclutrConfigError, match=r"config_overrides\.model_type='not-a-model'"):
+        encoder_config(_minilm_path(), random_init=True, config_overrides={"model_type": "not-a-model"})
+
+
+def test_the_source_s_own_model_type_is_a_plain_override():
+    same = encoder_config(_minilm_path(), config_overrides={"model_type": "bert", "num_hidden_layers": 2})
+    assert same.to_dict() == encoder_config(_minilm_path(), config_overrides={"num_hidden_layers": 2}).to_dict()
