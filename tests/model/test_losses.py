@@ -46,3 +46,14 @@ def test_mlm_loss_is_zero_without_masked_tokens_and_keeps_the_graph():
     loss = masked_lm_loss(logits, torch.zeros(0, dtype=torch.long))
     loss.backward()
     assert loss.item() == 0.0
+
+
+def test_similarities_stay_fp32_under_bf16_autocast():
+    """bf16-mixed runs matmuls in bf16; at temperature 0.05 that would quantise the logits in steps of ~0.08."""
+    gen = torch.Generator().manual_seed(0)
+    anchors, positives = (torch.randn(32, 64, generator=gen).bfloat16() for _ in range(2))
+    expected = nt_xent_loss(anchors.float(), positives.float(), 0.05)
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        loss = nt_xent_loss(anchors, positives, 0.05)
+    assert loss.dtype == torch.float32
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-4)

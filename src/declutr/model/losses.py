@@ -9,11 +9,13 @@ def nt_xent_loss(anchors: torch.Tensor, positives: torch.Tensor, temperature: fl
 
     ``anchors`` and ``positives`` are ``(n, hidden)``; row ``i`` of each forms a positive pair, in both
     directions, and every other of the ``2n`` embeddings is a negative for it (``2n - 2`` negatives).
-    Returns the mean over the ``2n`` directed pairs.
+    Returns the mean over the ``2n`` directed pairs. The similarities are computed in fp32 with autocast off.
     """
     n = anchors.shape[0]
-    z = F.normalize(torch.cat([anchors, positives]).float(), dim=-1)
-    logits = z @ z.T / temperature
+    # fp32 logits even under autocast (bf16-mixed would run the matmul in bf16: steps of ~0.08 at temperature 0.05)
+    with torch.autocast(device_type=anchors.device.type, enabled=False):
+        z = F.normalize(torch.cat([anchors, positives]).float(), dim=-1)
+        logits = z @ z.T / temperature
     logits.fill_diagonal_(float("-inf"))  # an embedding is never its own negative
     targets = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
     return F.cross_entropy(logits, targets)
