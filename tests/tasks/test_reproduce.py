@@ -19,6 +19,9 @@ def test_plan_orders_and_links_every_stage(make_config, tmp_path):
     jobs = {job.name: job for job in plan(cfg.reproduce, layout, {"objective": 3, "anchors": 3})}
     assert jobs["base"].args[:2] == ["experiment=mlm_base", "trainer=gpu"] and jobs["base"].after == ()
     assert [name for name in jobs if name.startswith("lr-")] == ["lr-3e-05", "lr-0.0001", "lr-0.0003"]
+    assert "trainer.max_steps=300" in jobs["lr-0.0001"].args  # reproduce.lr_steps: a short probe
+    full_length = plan(make_config("task=reproduce", "reproduce.lr_steps=null").reproduce, layout, {"objective": 3})
+    assert not any(arg.startswith("trainer.max_steps") for job in full_length if job.stage == "lr" for arg in job.args)
     assert jobs["objective-seed2"].after == ("base", "lr-3e-05", "lr-0.0001", "lr-0.0003")
     assert [jobs[f"transfer-objective-seed1-{k}"].after for k in range(3)] == [("objective-seed1",)] * 3
     assert not any(name.startswith("transfer-anchors") for name in jobs)  # transfer_axes: objective only

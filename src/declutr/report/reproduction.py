@@ -241,14 +241,15 @@ def _lr_section(layout: Layout, learning_rates: Sequence[float]) -> list[str]:
     for lr in learning_rates:
         result = read_result(layout.lr_run(lr))
         if result and result.status == OK:
-            rows.append(f"| {lr:g} | {result.after.get('stsb_dev', float('nan')):.2f} | "
+            rows.append(f"| {lr:g} | {result.steps} | {result.after.get('stsb_dev', float('nan')):.2f} | "
                         f"{result.after.get('stsb_test', float('nan')):.2f} |")
     if not rows:
         return []
     return ["## Learning rate", "", "One miniature run per learning rate (contrastive + MLM, the paper's settings, "
-            "seed 0); the best on STS-B dev trains the axes (each axis names the rate its runs used).", "",
-            "| lr | STS-B dev | STS-B test |",
-            "|---|---|---|", *rows, ""]
+            "seed 0, `reproduce.lr_steps` steps: a probe shorter than the axes' runs); the best on STS-B dev trains "
+            "the axes (each axis names the rate its runs used).", "",
+            "| lr | steps | STS-B dev | STS-B test |",
+            "|---|---|---|---|", *rows, ""]
 
 
 def _times_section(layout: Layout) -> list[str]:

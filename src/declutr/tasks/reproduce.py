@@ -7,7 +7,8 @@ lr and axes stages), its output in ``<output_dir>/logs/<job>.log``:
 1. ``base``: ``experiment=mlm_base``, a small BERT pretrained with MLM only (the paper's starting point);
 2. ``baselines``: ``task=eval`` (``eval=stsb``, and ``eval=quick`` when an axis shows transfer) of the untrained
    references in :data:`BASELINES`;
-3. ``lr``: the miniature run once per ``reproduce.learning_rates`` (seed 0); the best on STS-B dev trains the axes;
+3. ``lr``: the miniature run once per ``reproduce.learning_rates`` (seed 0, ``reproduce.lr_steps`` steps); the best on
+   STS-B dev trains the axes;
 4. ``axes``: ``-m experiment=ablation/<axis> experiment/scale=miniature seed=<s>``, one sweep per axis and seed;
 5. ``transfer``: ``task=eval eval=quick`` on every run of ``reproduce.transfer_axes``;
 6. ``reports``: ``task=report`` per axis;
@@ -95,8 +96,9 @@ def plan(options: DictConfig, layout: Layout, sizes: dict[str, int]) -> list[Job
     base = layout.base / "model"
     suites = ("stsb", "quick") if options.transfer_axes else ("stsb",)  # transfer only for tables that show it
     jobs = [Job("base", "base", ["experiment=mlm_base", *overrides, f"hydra.run.dir={layout.base}"])]
-    lr_jobs = [Job(f"lr-{lr:g}", "lr", ["experiment=scale/miniature", "seed=0", f"model.optimizer.lr={lr}", *overrides,
-                                        f"hydra.run.dir={layout.lr_run(lr)}"], ("base",))
+    probe = [f"trainer.max_steps={options.lr_steps}"] if options.get("lr_steps") else []  # short lr probes
+    lr_jobs = [Job(f"lr-{lr:g}", "lr", ["experiment=scale/miniature", "seed=0", f"model.optimizer.lr={lr}", *probe,
+                                        *overrides, f"hydra.run.dir={layout.lr_run(lr)}"], ("base",))
                for lr in options.learning_rates]
     jobs += lr_jobs
     lr_names = tuple(job.name for job in lr_jobs)
