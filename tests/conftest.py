@@ -1,8 +1,9 @@
-"""Shared fixtures: the real shared data, the real MiniLM tokenizer, composed Hydra configs."""
+"""Shared fixtures: the real shared data, the real MiniLM tokenizer, a small prepared corpus, composed Hydra configs."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 import declutr.resolvers  # noqa: F401
+from declutr.data.prepare import prepare_corpus
 from declutr.resolvers import _minilm_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,3 +58,13 @@ def make_config(tmp_path):
 
     yield make
     GlobalHydra.instance().clear()
+
+
+@pytest.fixture(scope="session")
+def prepared_corpus(tokenizer, tmp_path_factory) -> Path:
+    """The 65 State of the Union addresses prepared with ``token_ids`` into 9 shards of up to 8 documents
+    (read-only for the tests: copy it to change it)."""
+    root = tmp_path_factory.mktemp("prepared")
+    shutil.copytree(STATE_UNION, root / "raw" / "nltk_state_union")
+    prepare_corpus(root / "raw", root / "corpus", tokenizer, min_tokens=100, shard_size=8, token_ids=True)
+    return root / "corpus"

@@ -15,7 +15,14 @@ from declutr.data.collate import DeCLUTRCollator
 from declutr.data.documents import read_documents, resolve_files
 from declutr.data.spans import SpanSampler
 from declutr.data.stream import DocumentStream
-from declutr.data.token_shards import TokenShard, corpus_sources, ids_dtype, tokenizer_identity, write_token_shard
+from declutr.data.token_shards import (
+    TokenShard,
+    corpus_sources,
+    ids_dtype,
+    tokenizer_identity,
+    unigram_entropy,
+    write_token_shard,
+)
 from declutr.errors import DeclutrConfigError
 from declutr.model.encoder import load_tokenizer
 from tests.conftest import STATE_UNION
@@ -153,3 +160,14 @@ def test_ids_beyond_uint16_round_trip_as_uint32(tmp_path):
     assert [key for key, _ in read] == [f"{text}:1", f"{text}:2", f"{text}:3"]
     assert all(np.array_equal(got, want) for (_, got), want in zip(read, docs, strict=True))
     assert str(shard) == str(text) and isinstance(shard.text, Path)
+
+
+def test_unigram_entropy_counts_every_shard_s_ids(prepared_corpus, tmp_path):
+    section = json.loads((prepared_corpus / "manifest.json").read_text())["token_ids"]
+    ids = np.concatenate([np.fromfile(prepared_corpus / e["ids"], dtype=section["dtype"])
+                          for e in section["shards"].values()])
+    p = np.bincount(ids) / ids.size
+    expected = -sum(x * np.log(x) for x in p if x > 0)
+    assert unigram_entropy(prepared_corpus) == pytest.approx(expected, rel=1e-9)
+    assert 4.0 < expected < np.log(len(np.unique(ids)))  # English text: far below uniform over the ids it uses
+    assert unigram_entropy(tmp_path) is None  # no prepared corpus

@@ -191,3 +191,21 @@ def _recorded_token_ids(folder: Path, tokenizer, identity: list[dict]) -> dict |
             "or set data.format=text to tokenise the text shards while training."
         )
     return section
+
+
+def unigram_entropy(folder: Path) -> float | None:
+    """Entropy (nats) of the token frequencies of a prepared corpus's token-id shards, or ``None`` if it has none.
+
+    What an MLM loss costs that predicts every masked token from corpus frequencies alone, context unused.
+    """
+    try:
+        section = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))["token_ids"]
+    except (OSError, ValueError, KeyError):
+        return None
+    counts = np.zeros(section["tokenizer"]["vocab_size"], dtype=np.int64)
+    for entry in section["shards"].values():
+        ids = np.fromfile(Path(folder) / entry["ids"], dtype=section["dtype"])
+        counts += np.bincount(ids, minlength=counts.size)[: counts.size]
+    p = counts[counts > 0] / counts.sum() if counts.any() else np.ones(1)
+    return float(-(p * np.log(p)).sum())
+

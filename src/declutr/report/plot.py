@@ -60,19 +60,29 @@ def plot_setting(runs: Sequence[Run], key: str, keys: Sequence[str], metrics: Se
     return path
 
 
-def plot_training_curve(run_dir: Path, metric: str, path: Path, title: str, ylabel: str) -> Path | None:
-    """``metric`` against the step from a run's CSV logs (``<run>/csv/version_*/metrics.csv``, a resumed run's versions
-    joined); ``None`` if no log has it."""
+def training_curve(run_dir: Path, metric: str) -> list[tuple[int, float]]:
+    """``(step, value)`` of ``metric``, by step, from a run's CSV logs (``<run>/csv/version_*/metrics.csv``, a resumed
+    run's versions joined)."""
     points = []
     for metrics in sorted(Path(run_dir).glob("csv/version_*/metrics.csv")):
         with open(metrics, newline="", encoding="utf-8") as f:
             points += [(int(row["step"]), float(row[metric])) for row in csv.DictReader(f) if row.get(metric)]
+    return sorted(points)
+
+
+def plot_training_curve(run_dir: Path, metric: str, path: Path, title: str, ylabel: str,
+                        reference: tuple[str, float] | None = None) -> Path | None:
+    """``metric`` against the step (:func:`training_curve`), with an optional ``(label, value)`` horizontal reference
+    line; ``None`` if no log has the metric."""
+    points = training_curve(run_dir, metric)
     if not points:
         return None
     plt = _pyplot()
-    points.sort()
     fig, ax = plt.subplots(figsize=(6, 3.6))
     ax.plot([step for step, _ in points], [value for _, value in points])
+    if reference is not None:
+        ax.axhline(reference[1], color="grey", linestyle="--", linewidth=1, label=reference[0])
+        ax.legend(loc="upper right", fontsize=8)
     ax.set_xlabel("step")
     ax.set_ylabel(ylabel)
     ax.set_title(title)

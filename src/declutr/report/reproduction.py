@@ -16,7 +16,8 @@ from pathlib import Path
 from declutr.atomic import write_text_atomically
 from declutr.report.aggregate import Group, Stat, group_runs
 from declutr.report.collect import find_runs, read_eval_scores
-from declutr.report.plot import plot_training_curve
+from declutr.data.token_shards import unigram_entropy
+from declutr.report.plot import plot_training_curve, training_curve
 from declutr.report.results import OK, read_result
 from declutr.report.table import format_stat, markdown_table
 
@@ -113,8 +114,9 @@ class Row:
     stats: dict[str, Stat | None]
 
 
-def write_reproduction(layout: Layout, doc: Path, options: dict) -> Path:
-    """Writes ``doc`` (markdown) and its plots into ``doc``'s sibling folder of the same stem."""
+def write_reproduction(layout: Layout, doc: Path, options: dict, corpus: Path | None = None) -> Path:
+    """Writes ``doc`` (markdown) and its plots into ``doc``'s sibling folder of the same stem; ``corpus``, the prepared
+    corpus the base trained on, gives its MLM loss a reference (its unigram entropy)."""
     assets = doc.with_suffix("")
     assets.mkdir(parents=True, exist_ok=True)
     baselines = {name: baseline_row(layout, name) for name in options["baselines"]}
@@ -131,7 +133,7 @@ def write_reproduction(layout: Layout, doc: Path, options: dict) -> Path:
         "than the larger standard deviation counts, a smaller one is within noise.",
         "",
     ]
-    lines += _base_section(layout, assets, doc)
+    lines += _base_section(layout, assets, doc, corpus)
     lines += _lr_section(layout, options["learning_rates"])
     for axis in options["axes"]:
         if axis in AXES:
@@ -218,19 +220,28 @@ def _targets(objective: dict[str, Stat | None], baselines: dict[str, Row]) -> li
     return lines + [""]
 
 
-def _base_section(layout: Layout, assets: Path, doc: Path) -> list[str]:
+def _base_section(layout: Layout, assets: Path, doc: Path, corpus: Path | None) -> list[str]:
     result = read_result(layout.base)
     lines = ["## The MLM base", "", "`python run.py experiment=mlm_base`: bert_mini (4 layers × 256, 4 heads, "
              "MiniLM's uncased WordPiece vocabulary) from random init, MLM only on contiguous 128-token windows "
              "of the prepared corpus, 15% of tokens masked.", ""]
     if result is None or result.status != OK:
         return lines + ["The base run has not finished.", ""]
+    entropy = unigram_entropy(corpus) if corpus is not None else None
+    reference = ("corpus unigram entropy", entropy) if entropy is not None else None
     curve = plot_training_curve(layout.base, "train/mlm_loss", assets / "mlm_loss.png", "MLM pretraining of the base",
-                                "MLM loss (cross-entropy, nats)")
+                                "MLM loss (cross-entropy, nats)", reference)
     lines += [f"{result.steps} steps in {result.seconds / 60:.1f} min ({result.tokens_per_s:,.0f} tokens/s). "
               f"STS-B test, mean pooling: {result.before.get('stsb_test', float('nan')):.2f} at random init → "
               f"{result.after.get('stsb_test', float('nan')):.2f} after MLM pretraining (dev "
               f"{result.before.get('stsb_dev', float('nan')):.2f} → {result.after.get('stsb_dev', float('nan')):.2f}).", ""]
+    losses = [value for _, value in training_curve(layout.base, "train/mlm_loss")]
+    if losses and entropy is not None:
+        tail = losses[-max(1, len(losses) // 10):]
+        lines += [f"MLM loss over the last 10% of logged steps: {sum(tail) / len(tail):.2f} nats. Predicting every "
+                  f"masked token from its corpus frequency alone, context unused, costs {entropy:.2f} nats (the "
+                  "prepared corpus's unigram entropy): a loss near it means the base has learnt little beyond "
+                  "word frequencies, far from an encoder like RoBERTa.", ""]
     if curve is not None:
         lines += [f"![MLM loss of the base]({curve.relative_to(doc.parent).as_posix()})", ""]
     return lines

@@ -75,7 +75,8 @@ def run(cfg: DictConfig) -> dict:
     jobs = [replace(job, after=tuple(a for a in job.after if a in names)) for job in jobs]  # stages not rerun
     JobRunner(layout, int(options.parallel)).run_all(jobs)
     if "doc" in stages:
-        path = write_reproduction(layout, Path(options.doc), OmegaConf.to_container(options, resolve=True))
+        path = write_reproduction(layout, Path(options.doc), OmegaConf.to_container(options, resolve=True),
+                                  corpus=Path(cfg.paths.prepared_dir))
         print(f"Wrote {path}")
     return {"output_dir": str(layout.root), "doc": str(options.doc)}
 
