@@ -79,3 +79,12 @@ def test_truncated_gzip_keeps_what_was_readable(tmp_path):
     docs, skipped = _read(path)
     assert 0 < len(docs) < 2000
     assert sum(skipped.values()) == 1 and next(iter(skipped)).startswith("unreadable_file")
+
+
+def test_a_dangling_link_in_a_folder_is_counted_as_unreadable(tmp_path):
+    (tmp_path / "real.txt").write_text("a real document")
+    (tmp_path / "gone.txt").symlink_to(tmp_path / "deleted.txt")
+    files = resolve_files(tmp_path)
+    assert files == [tmp_path / "gone.txt", tmp_path / "real.txt"]
+    docs, skipped = _read(files[0])
+    assert docs == [] and skipped == Counter({"unreadable_file:FileNotFoundError": 1})

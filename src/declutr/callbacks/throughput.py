@@ -29,5 +29,6 @@ class TokenThroughput(L.Callback):
         module.log("train/tokens_per_s", batch["num_tokens"] / elapsed, prog_bar=True)
 
     @property
-    def mean_tokens_per_s(self) -> float:
-        return self.tokens / self.seconds if self.seconds else float("nan")
+    def mean_tokens_per_s(self) -> float | None:
+        """Mean over the timed steps (every step after the first); ``None`` if none was timed."""
+        return self.tokens / self.seconds if self.seconds else None

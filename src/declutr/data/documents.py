@@ -46,7 +46,8 @@ def resolve_files(sources: Sequence[str | os.PathLike] | str) -> list[Path]:
             )
         for match in matches:
             if match.is_dir():
-                files.update(p for p in match.rglob("*") if p.is_file() and _has_suffix(p))
+                # a dangling link is kept, so that reading it fails and counts it like any unreadable file
+                files.update(p for p in match.rglob("*") if _has_suffix(p) and (p.is_file() or _dangling(p)))
             else:
                 files.add(match)
     if not files:
@@ -54,6 +55,10 @@ def resolve_files(sources: Sequence[str | os.PathLike] | str) -> list[Path]:
             f"No corpus files found under {list(sources)!r}: folders are searched for {', '.join(SUFFIXES)} files."
         )
     return sorted(files)
+
+
+def _dangling(path: Path) -> bool:
+    return path.is_symlink() and not path.exists()
 
 
 def _lines(path: Path, skipped: Counter, reports_file_errors: bool) -> Iterator[bytes]:

@@ -231,7 +231,8 @@ def _base_section(layout: Layout, assets: Path, doc: Path, corpus: Path | None) 
     reference = ("corpus unigram entropy", entropy) if entropy is not None else None
     curve = plot_training_curve(layout.base, "train/mlm_loss", assets / "mlm_loss.png", "MLM pretraining of the base",
                                 "MLM loss (cross-entropy, nats)", reference)
-    lines += [f"{result.steps} steps in {result.seconds / 60:.1f} min ({result.tokens_per_s:,.0f} tokens/s). "
+    speed = f" ({result.tokens_per_s:,.0f} tokens/s)" if result.tokens_per_s else ""
+    lines += [f"{result.steps} steps in {result.seconds / 60:.1f} min{speed}. "
               f"STS-B test, mean pooling: {result.before.get('stsb_test', float('nan')):.2f} at random init → "
               f"{result.after.get('stsb_test', float('nan')):.2f} after MLM pretraining (dev "
               f"{result.before.get('stsb_dev', float('nan')):.2f} → {result.after.get('stsb_dev', float('nan')):.2f}).", ""]

@@ -211,8 +211,10 @@ def _print_summary(before, after, datamodule, trainer, model_dir, throughput) ->
     if after:
         lines.append(f"{'STS-B Spearman x100':<24}{'before':>8}{'after':>8}")
         lines += [f"  {name:<22}{before.get(name, float('nan')):>8.2f}{value:>8.2f}" for name, value in after.items()]
-    if throughput:
+    if throughput and throughput.mean_tokens_per_s is not None:
         lines.append(f"Training throughput: {throughput.mean_tokens_per_s:,.0f} tokens/s")
+    elif throughput:
+        lines.append("Training throughput: not measured (the first step, which pays start-up costs, is never timed)")
     checkpoint = getattr(trainer.checkpoint_callback, "best_model_path", "") if trainer.checkpoint_callback else ""
     if checkpoint:
         lines.append(f"Best checkpoint: {checkpoint}")
