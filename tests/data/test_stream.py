@@ -85,7 +85,18 @@ def test_short_and_bad_documents_are_skipped_and_counted(tokenizer, tmp_path):
     assert _reasons(examples) == Counter({SKIPPED_SHORT: 1, "malformed_json": 1})
 
 
-def test_trailing_skips_are_reported_in_a_closing_example(tokenizer, tmp_path):
+def test_trailing_skips_ride_on_the_last_real_example(tokenizer, tmp_path):
+    """A batch of only skip counts would make its rank skip a step the others take (a DDP hang)."""
+    corpus = tmp_path / "c.jsonl"
+    long_doc = " ".join(f"word{i}" for i in range(400))
+    corpus.write_text("\n".join([json.dumps({"text": long_doc}), json.dumps({"text": "short"}),
+                                 json.dumps({"text": long_doc + " two"}), json.dumps({"text": "tiny"}), "{oops"]) + "\n")
+    examples = list(_stream(tokenizer, [corpus], shuffle=False))
+    assert all(e["anchors"] for e in examples) and len(examples) == 2
+    assert [_reasons([e]) for e in examples] == [Counter(), Counter({SKIPPED_SHORT: 2, "malformed_json": 1})]
+
+
+def test_a_reader_with_no_usable_document_sends_its_skip_counts_alone(tokenizer, tmp_path):
     corpus = tmp_path / "short.txt"
     corpus.write_text("tiny\n\nalso tiny\n")
     examples = list(_stream(tokenizer, [corpus], text_split="paragraph"))

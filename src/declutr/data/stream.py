@@ -48,8 +48,9 @@ class DocumentStream(IterableDataset):
 
     ``sources`` are corpus files (read as text and tokenised) or :class:`TokenShard` s (read as ids); a
     document gets the same key, ids and spans either way. ``ids`` are 1-D ``int64`` numpy arrays without
-    special tokens (the collator adds those). An example with no anchors carries only the counts of what
-    was skipped after the last real example. ``start_positions`` maps a shard to the number of its
+    special tokens (the collator adds those). What is skipped after a reader's last real example is counted on
+    that example, so under DDP no rank meets a batch without anchors while the others train; an example with no
+    anchors, carrying only skip counts, comes from a reader that found no usable document at all. ``start_positions`` maps a shard to the number of its
     documents to skip (resuming mid-epoch), and ``worker_offset`` rotates which DataLoader worker reads
     which shard, so the resumed loader's first batch comes from the shard whose turn it was (workers take
     turns batch by batch); both apply to the epoch they were given for only.
@@ -138,6 +139,7 @@ class DocumentStream(IterableDataset):
         for _ in islice(documents, start):  # already trained on before the resume: read, not tokenised
             pass
         skipped.clear()  # (and already counted then)
+        pending = None  # each real example is held back until the next, which may have trailing skips to carry
         for position, (key, document) in enumerate(documents, start):
             ids = self.tokenize(document) if isinstance(document, str) else document
             # Seeded by the document itself: the same spans however the corpus is sharded or resumed.
@@ -146,7 +148,9 @@ class DocumentStream(IterableDataset):
             if spans is None:
                 skipped[SKIPPED_SHORT, key.rsplit(":", 1)[0]] += 1
                 continue
-            yield {
+            if pending is not None:
+                yield pending
+            pending = {
                 "doc": key,
                 "shard": shard,
                 "position": position,
@@ -155,7 +159,10 @@ class DocumentStream(IterableDataset):
                 "skipped": Counter(skipped),
             }
             skipped.clear()  # (the same object documents() counts into)
-        if skipped:
+        if pending is not None:  # skips after the last real example ride on it: no batch is ever anchor-less ...
+            pending["skipped"].update(skipped)
+            yield pending
+        elif skipped:  # ... unless this reader found no usable document at all
             yield {"doc": None, "shard": shard, "position": None, "anchors": [], "positives": [],
                    "skipped": Counter(skipped)}
 

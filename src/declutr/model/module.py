@@ -212,7 +212,7 @@ class DeCLUTRModule(L.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
         self._log_data()
         if batch["anchor_input_ids"].shape[0] == 0:
-            return None  # the stream's closing example carries only skip counts
+            return None  # a reader with no usable document sends only its skip counts
         loss, metrics = self.compute_loss(batch)
         for name, value in metrics.items():
             self.log(name, value, prog_bar=name.endswith("_loss") and name != "train/loss")
