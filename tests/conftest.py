@@ -13,13 +13,7 @@ from omegaconf import DictConfig, open_dict
 
 import declutr.resolvers  # noqa: F401
 from declutr.resolvers import _minilm_path
-
-ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = Path(os.environ.get("DECLUTR_DATA_DIR", ROOT.parent / "shared" / "data")).resolve()
-CORPUS = DATA_DIR / "corpus"
-STSB_DIR = DATA_DIR / "eval" / "stsb" / "senteval_tok_lower"
-# 65 State of the Union addresses, one document per .txt file, all long: a small real corpus.
-STATE_UNION = CORPUS / "nltk_state_union" / "state_union"
+from tests.helpers.paths import DATA_DIR, ROOT
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

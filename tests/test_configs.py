@@ -11,7 +11,7 @@ from declutr.data.datamodule import DeCLUTRDataModule
 from declutr.errors import DeclutrConfigError
 from declutr.model.module import DeCLUTRModule
 from declutr.tasks.train import run
-from tests.conftest import ROOT, STATE_UNION
+from tests.helpers.paths import ROOT, STATE_UNION
 
 GROUPS = {d.name: sorted(p.stem for p in d.glob("*.yaml")) for d in (ROOT / "conf").iterdir() if d.is_dir()}
 GROUPS["data/sampler"] = sorted(p.stem for p in (ROOT / "conf" / "data" / "sampler").glob("*.yaml"))

@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
-from tests.conftest import ROOT
+from tests.helpers.paths import ROOT
 
 
 def hydra_config(*overrides: str):

@@ -4,7 +4,7 @@ import re
 import subprocess
 import sys
 
-from tests.conftest import ROOT, STATE_UNION
+from tests.helpers.paths import ROOT, STATE_UNION
 
 
 def test_both_trainers_see_the_same_pairs_and_the_ratio_is_printed():

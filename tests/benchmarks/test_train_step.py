@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, STATE_UNION
+from tests.helpers.paths import ROOT, STATE_UNION
 
 
 @pytest.fixture

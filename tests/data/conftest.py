@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from declutr.data.prepare import prepare_corpus
-from tests.conftest import STATE_UNION
+from tests.helpers.paths import STATE_UNION
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from declutr.data.stream import DocumentStream
 from declutr.data.token_shards import TokenShard, corpus_sources, ids_dtype, tokenizer_identity, write_token_shard
 from declutr.errors import DeclutrConfigError
 from declutr.model.encoder import load_tokenizer
-from tests.conftest import STATE_UNION
+from tests.helpers.paths import STATE_UNION
 
 PAPER = SpanSampler(num_anchors=2, num_positives=2, min_span_len=32, max_span_len=512)  # documents need 2,048 tokens
 SMALL = SpanSampler(num_anchors=2, num_positives=2, min_span_len=8, max_span_len=32)

@@ -7,7 +7,7 @@ import sys
 import torch
 
 from declutr.model.chunked import encode_in_chunks, plan_chunks
-from tests.conftest import ROOT
+from tests.helpers.paths import ROOT
 
 
 def right_padded(lengths: list[int]) -> torch.Tensor:

@@ -15,7 +15,7 @@ from declutr.errors import DeclutrConfigError
 from declutr.model.module import DeCLUTRModule, warmup_linear_decay
 from declutr.resolvers import _minilm_path
 from declutr.tasks.train import run
-from tests.conftest import STATE_UNION
+from tests.helpers.paths import STATE_UNION
 
 TINY = {"name_or_path": _minilm_path(), "random_init": True,
         "config_overrides": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}}

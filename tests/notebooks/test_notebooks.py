@@ -15,7 +15,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.conftest import DATA_DIR, ROOT
+from tests.helpers.paths import DATA_DIR, ROOT
 
 NOTEBOOKS = ROOT / "notebooks"
 NAMES = ["01_span_sampling.ipynb", "02_embeddings.ipynb", "03_training_curves.ipynb"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 
-from tests.conftest import DATA_DIR, ROOT, STATE_UNION
+from tests.helpers.paths import DATA_DIR, ROOT, STATE_UNION
 from tests.model.test_distributed import _free_port
 
 ENV = {**os.environ, "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1"}

@@ -7,7 +7,7 @@ import pytest
 
 from declutr.errors import DeclutrConfigError
 from declutr.tasks.eval import _output_dir, run
-from tests.conftest import DATA_DIR
+from tests.helpers.paths import DATA_DIR
 from tests.eval.fixtures import write_sick_dir, write_sts_dir, write_tiny_model
 from tests.tasks.test_train import run_py
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from declutr.git_commit import git_commit
-from tests.conftest import DATA_DIR
+from tests.helpers.paths import DATA_DIR
 from tests.tasks.test_train import run_py
 from tests.wandb_log import config_values, run_tags
 
