@@ -12,7 +12,7 @@ from transformers import AutoModel
 from declutr.errors import DeclutrConfigError
 from declutr.tasks.train import run
 from tests.helpers.paths import DATA_DIR, ROOT, STATE_UNION
-from tests.wandb_log import config_and_history_keys
+from tests.helpers.wandb_log import config_and_history_keys
 
 FAST = ["model=tiny", f"data.files=[{STATE_UNION}]", f"paths.data_dir={DATA_DIR}"]
 
