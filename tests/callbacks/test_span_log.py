@@ -13,8 +13,8 @@ from declutr.callbacks.span_log import TABLE_COLUMNS, SpanLog
 from declutr.git_commit import git_commit
 from declutr.instantiate import build
 from declutr.tasks.train import run
+from tests.helpers.runs import FAST
 from tests.helpers.wandb_log import history_values, run_tags
-from tests.tasks.test_train import FAST
 
 SMALL = [*FAST, "trainer.max_steps=4", "evaluate.enabled=false", "data.num_workers=0", "callbacks.span_log.batches=3",
          "callbacks.stsb_dev.every_n_steps=100", "log_documents=false"]

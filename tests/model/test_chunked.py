@@ -51,7 +51,7 @@ def test_chunked_outputs_come_back_in_row_order_with_the_losses_summed():
 def _peak_step_memory(rows: int, chunk: int | None) -> None:
     """Child process: print the peak resident memory (MiB) one encode + backward adds, MLM included."""
     from declutr.model.module import DeCLUTRModule
-    from tests.model.test_module import TINY
+    from tests.helpers.model import TINY
 
     torch.manual_seed(0)
     encoder = {**TINY, "config_overrides": {**TINY["config_overrides"], "hidden_size": 64, "num_attention_heads": 4}}

@@ -9,7 +9,7 @@ from declutr.errors import DeclutrConfigError
 from declutr.tasks.eval import _output_dir, run
 from tests.helpers.eval_data import write_sick_dir, write_sts_dir, write_tiny_model
 from tests.helpers.paths import DATA_DIR
-from tests.tasks.test_train import run_py
+from tests.helpers.runs import run_py
 
 STS_TASKS = ["STS12", "STS13", "STS14", "STS15", "STS16", "STSB", "SICKR"]
 TRANSFER_TASKS = ["MR", "CR", "SUBJ", "MPQA", "SST2", "TREC", "MRPC"]

@@ -1,9 +1,5 @@
 """task=train end to end: real corpus files, the real tokenizer, real Lightning runs through run.py."""
 
-import csv
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,21 +7,8 @@ from transformers import AutoModel
 
 from declutr.errors import DeclutrConfigError
 from declutr.tasks.train import run
-from tests.helpers.paths import DATA_DIR, ROOT, STATE_UNION
+from tests.helpers.runs import FAST, metrics, run_py
 from tests.helpers.wandb_log import config_and_history_keys
-
-FAST = ["model=tiny", f"data.files=[{STATE_UNION}]", f"paths.data_dir={DATA_DIR}"]
-
-
-def run_py(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
-
-
-def metrics(run_dir: Path) -> list[dict]:
-    with (run_dir / "csv" / "version_0" / "metrics.csv").open() as handle:
-        return list(csv.DictReader(handle))
 
 
 def test_fast_run_through_run_py_writes_model_checkpoints_and_metrics(tmp_path):
