@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import random
 
+import numpy as np
 import pytest
+import torch
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
@@ -14,6 +17,14 @@ from tests.helpers.configs import compose_config
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(autouse=True)
+def seeded_rngs():
+    """Every test starts from the same global RNG state (random, numpy, torch), whatever ran before it."""
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
 
 
 @pytest.fixture(scope="session")
