@@ -18,3 +18,9 @@ def assert_same_gradients(grads: dict[str, torch.Tensor], reference: dict[str, t
     for name, grad in reference.items():
         error = (grads[name] - grad).norm()
         assert error <= rel * grad.norm() + floor, (name, float(error), float(grad.norm()))
+
+
+def relative_distance(grads: dict[str, torch.Tensor], reference: dict[str, torch.Tensor]) -> float:
+    """How far ``grads`` are from ``reference``, all gradients taken as one vector, relative to its norm."""
+    difference = torch.cat([(grads[name] - grad).flatten() for name, grad in reference.items()])
+    return float(difference.norm() / torch.cat([grad.flatten() for grad in reference.values()]).norm())

@@ -12,7 +12,7 @@ from declutr.data.spans import SpanSampler
 from declutr.errors import DeclutrConfigError
 from declutr.model.module import DeCLUTRModule, warmup_linear_decay
 from declutr.tasks.train import run
-from tests.helpers.model import TINY, assert_same_gradients
+from tests.helpers.model import TINY, assert_same_gradients, relative_distance
 from tests.helpers.paths import STATE_UNION
 from tests.helpers.runs import metrics
 
@@ -110,9 +110,10 @@ def test_grad_cache_recomputes_each_chunk_with_its_own_dropout(batches, size, ml
     assert len(calls) == 2 * chunks  # every chunk ran twice: forward, then recomputed in backward
     for name in LOSSES[: 3 if mlm_weight else 2]:
         assert metrics[name] == pytest.approx(reference[name], rel=1e-6), name
-    without_dropout = step(kept.eval(), batches[1])[0]["train/loss"]
-    assert metrics["train/loss"] != pytest.approx(without_dropout, rel=1e-4)  # dropout was on
     assert_same_gradients(grads, reference_grads, rel=1e-6)
+    # Dropout was on: it moves the gradient by ~40% (the loss of the random-init encoder barely moves: by as
+    # little as 1e-5 relative for some dropout masks, so the loss cannot tell).
+    assert relative_distance(reference_grads, step(kept.eval(), batches[1])[1]) > 0.1
 
 
 def test_length_sorted_chunks_pay_for_less_padding(batches):
