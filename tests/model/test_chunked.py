@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from declutr.model.chunked import encode_in_chunks, plan_chunks
@@ -80,6 +81,7 @@ def peak_step_memory(*runs: tuple[int, int | None]) -> list[float]:
     return [float(out.split()[-1]) for out in outputs]
 
 
+@pytest.mark.slow
 def test_grad_cache_peak_memory_is_that_of_one_chunk():
     one_chunk, cached, whole = peak_step_memory((6, None), (48, 6), (48, None))
     assert cached < 1.5 * one_chunk and whole > 4 * cached, (one_chunk, cached, whole)

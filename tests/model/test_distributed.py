@@ -28,6 +28,7 @@ def _rank(rank: int, world: int, port: int, mlm_weight: float, split: list[int],
     dist.destroy_process_group()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mlm_weight, split, grad_cache", [(1.0, [3, 3], None), (0.0, [3, 3], None),
                                                          (1.0, [4, 2], None), (1.0, [4, 2], 3)],
                          ids=["contrastive+mlm", "contrastive only", "uneven ranks", "grad cache"])
@@ -65,6 +66,7 @@ def _vote(rank: int, world: int, port: int, out: str) -> None:
     dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_a_non_finite_gradient_on_one_rank_is_a_skip_on_every_rank(tmp_path):
     out = str(tmp_path / "votes")
     mp.spawn(_vote, args=(2, free_port(), out), nprocs=2, join=True)

@@ -51,6 +51,7 @@ def _rank(rank: int, world: int, port: int, policy, sharding, out: str) -> None:
     dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_fsdp_config_shards_one_unit_per_block_and_matches_one_process(make_config, tmp_path):
     strategy = instantiate(make_config("trainer=fsdp", "model=tiny").trainer.strategy)
     assert isinstance(strategy, FSDPStrategy) and strategy._state_dict_type == "full"  # AtomicCheckpointIO writes it

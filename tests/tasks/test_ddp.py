@@ -15,6 +15,8 @@ from tests.helpers.distributed import free_port
 from tests.helpers.paths import DATA_DIR, ROOT, STATE_UNION
 from tests.helpers.runs import run_py
 
+pytestmark = pytest.mark.slow  # every test here runs run.py in subprocesses
+
 ENV = {**os.environ, "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1"}
 TINY_RUN = ["model=tiny", "trainer.max_steps=3", f"data.files=[{STATE_UNION}]", f"paths.data_dir={DATA_DIR}",
             "evaluate.enabled=false", "callbacks.stsb_dev.every_n_steps=3"]

@@ -11,6 +11,7 @@ from tests.helpers.runs import FAST, metrics, run_py
 from tests.helpers.wandb_log import config_and_history_keys
 
 
+@pytest.mark.slow
 def test_fast_run_through_run_py_writes_model_checkpoints_and_metrics(tmp_path):
     result = run_py(*FAST, "debug=fast", "callbacks.stsb_dev.every_n_steps=2", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -27,6 +28,7 @@ def test_fast_run_through_run_py_writes_model_checkpoints_and_metrics(tmp_path):
     assert lrs == pytest.approx([1e-3, 7.5e-4, 5e-4, 2.5e-4])
 
 
+@pytest.mark.slow
 def test_wandb_offline_run_records_config_and_metrics(tmp_path):
     result = run_py(*FAST, "debug=fast", "logger=wandb", "callbacks.stsb_dev.every_n_steps=2", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -36,6 +38,7 @@ def test_wandb_offline_run_records_config_and_metrics(tmp_path):
     assert {"train/loss", "train/contrastive_loss", "train/mlm_loss", "train/lr", "val/stsb_spearman"} <= history
 
 
+@pytest.mark.slow
 def test_multirun_sweeps_two_jobs(tmp_path):
     result = run_py("-m", *FAST, "debug=fast", "evaluate.enabled=false", "callbacks=none",
                     "data.sampler.strategy=overlap,subsumed", f"hydra.sweep.dir={tmp_path}")
@@ -81,6 +84,7 @@ def test_corpus_without_usable_documents(make_config, tmp_path):
         run(cfg)
 
 
+@pytest.mark.slow
 def test_run_py_turns_config_errors_into_a_clean_exit_leaving_nothing(tmp_path):
     result = run_py(*FAST, "data.files=[/nonexistent/corpus]", f"hydra.run.dir={tmp_path / 'run'}")
     assert result.returncode != 0
