@@ -48,7 +48,7 @@ def test_lengths_exclude_special_tokens_and_texts_are_unmasked(batch_and_module,
     assert float(row["spans/positive_tokens_mean"]) == pytest.approx(positives.mean())
     assert 32 <= anchors.min() and anchors.max() <= 128 and 32 <= positives.min()
     assert len(callback.rows) == 3 * 2, "3 anchors x P=2 positives"
-    for step, document, anchor, anchor_tokens, positive, positive_tokens in callback.rows:
+    for _step, document, anchor, anchor_tokens, positive, positive_tokens in callback.rows:
         assert document in batch["docs"] and "[MASK]" not in anchor and "[CLS]" not in anchor
         assert anchor_tokens in anchors and positive_tokens in positives and positive
 

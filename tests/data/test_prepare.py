@@ -5,8 +5,15 @@ import json
 
 import pytest
 
-from declutr.data.prepare import (add_token_ids, brown_text, chunk_paragraphs, prepare_corpus, remove_prepared,
-                                  strip_gutenberg_boilerplate, wikipedia_articles)
+from declutr.data.prepare import (
+    add_token_ids,
+    brown_text,
+    chunk_paragraphs,
+    prepare_corpus,
+    remove_prepared,
+    strip_gutenberg_boilerplate,
+    wikipedia_articles,
+)
 from declutr.errors import DeclutrConfigError
 from tests.helpers.paths import CORPUS
 
