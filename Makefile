@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install train prepare reproduce test clean
+.PHONY: install train prepare reproduce lint test test-fast clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,8 +30,14 @@ train: prepare  ## the default DeCLUTR run (MiniLM on the prepared corpus, CPU);
 reproduce: prepare  ## the paper in miniature -> docs/reproduction.md (hours on 2 CPU cores); overrides via ARGS="..."
 	$(PY) run.py task=reproduce $(ARGS)
 
-test: install  ## the test suite, exactly as CI runs it
+lint: install  ## ruff check . (the rules are in pyproject.toml); CI runs it before the tests
+	$(VENV)/bin/ruff check .
+
+test: install  ## the whole test suite, slow tests included: what CI runs
 	WANDB_MODE=$${WANDB_MODE:-offline} $(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: install  ## the inner loop: every test not marked slow (no subprocess runs, notebooks, DDP/FSDP, compile)
+	WANDB_MODE=$${WANDB_MODE:-offline} $(PY) -m pytest -m 'not slow' $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .cache outputs multirun .pytest_cache

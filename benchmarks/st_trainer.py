@@ -31,9 +31,16 @@ from statistics import median
 
 import torch
 from torch.utils.data import DataLoader
-
-from training_harness import (StepTimer, benchmark_overrides, collect_batches, command_line, compose_config, machine,
-                              quiet, synchronize)
+from training_harness import (
+    StepTimer,
+    benchmark_overrides,
+    collect_batches,
+    command_line,
+    compose_config,
+    machine,
+    quiet,
+    synchronize,
+)
 
 OURS, THEIRS = "declutr (Lightning)", "sentence-transformers"
 
@@ -183,7 +190,7 @@ def main() -> None:
     pair_rates: dict[str, list[float]] = {OURS: [], THEIRS: []}
     for number in range(args.rounds + 1):
         part = slice(number * args.steps, (number + 1) * args.steps)
-        runs = {OURS: lambda: ours(batches[part]), THEIRS: lambda: theirs(pairs[part])}
+        runs = {OURS: lambda: ours(batches[part]), THEIRS: lambda: theirs(pairs[part])}  # noqa: B023 (run below)
         order = [OURS, THEIRS] if number % 2 == 0 else [THEIRS, OURS]
         measured = {name: runs[name]() for name in order}
         if number == 0:

@@ -46,9 +46,18 @@ from statistics import median
 import torch
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from torch.utils.data import DataLoader
-
-from training_harness import (GpuUtilisation, StepTimer, benchmark_overrides, collect_batches, command_line,
-                              compose_config, machine, peak_rss_mib, quiet, rss_mib)
+from training_harness import (
+    GpuUtilisation,
+    StepTimer,
+    benchmark_overrides,
+    collect_batches,
+    command_line,
+    compose_config,
+    machine,
+    peak_rss_mib,
+    quiet,
+    rss_mib,
+)
 
 DEFAULT_CASE = "trainer.precision=32-true,bf16-mixed model.mlm_weight=1.0,0.0"  # issue #7: fp32/bf16 x MLM on/off
 BASE = ["data.batch_size=16"]  # 16 documents x 2 anchors = 32 anchors per step

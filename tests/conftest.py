@@ -1,31 +1,35 @@
-"""Shared fixtures: the real shared data, the real MiniLM tokenizer, a small prepared corpus, composed Hydra configs."""
+"""Fixtures shared by every test: the real MiniLM tokenizer, a small prepared corpus, composed Hydra configs (helpers:
+tests/helpers/)."""
 
 from __future__ import annotations
 
 import os
+import random
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
+import torch
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
-import declutr.resolvers  # noqa: F401
 from declutr.data.prepare import prepare_corpus
 from declutr.resolvers import _minilm_path
-
-ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = Path(os.environ.get("DECLUTR_DATA_DIR", ROOT.parent / "shared" / "data")).resolve()
-CORPUS = DATA_DIR / "corpus"
-STSB_DIR = DATA_DIR / "eval" / "stsb" / "senteval_tok_lower"
-# 65 State of the Union addresses, one document per .txt file, all long: a small real corpus.
-STATE_UNION = CORPUS / "nltk_state_union" / "state_union"
+from tests.helpers.configs import compose_config
+from tests.helpers.paths import STATE_UNION
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(autouse=True)
+def seeded_rngs():
+    """Every test starts from the same global RNG state (random, numpy, torch), whatever ran before it."""
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
 
 
 @pytest.fixture(scope="session")
@@ -33,20 +37,6 @@ def tokenizer():
     from declutr.model.encoder import load_tokenizer
 
     return load_tokenizer(_minilm_path())
-
-
-def compose_config(overrides: list[str], output_dir: Path) -> DictConfig:
-    """The config ``run.py`` would see for these overrides, with a Hydra runtime so ``${hydra:...}`` resolves."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(output_dir)
-        cfg.paths.data_dir = str(DATA_DIR)
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        del cfg["hydra"]  # as in run.py, where the job's config has no hydra node
-    return cfg
 
 
 @pytest.fixture

@@ -1,8 +1,6 @@
 """Every config in conf/ composes, and every one that can run here instantiates."""
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
@@ -11,7 +9,8 @@ from declutr.data.datamodule import DeCLUTRDataModule
 from declutr.errors import DeclutrConfigError
 from declutr.model.module import DeCLUTRModule
 from declutr.tasks.train import run
-from tests.conftest import ROOT, STATE_UNION
+from tests.helpers.configs import compose_hydra
+from tests.helpers.paths import ROOT, STATE_UNION
 
 GROUPS = {d.name: sorted(p.stem for p in d.glob("*.yaml")) for d in (ROOT / "conf").iterdir() if d.is_dir()}
 GROUPS["data/sampler"] = sorted(p.stem for p in (ROOT / "conf" / "data" / "sampler").glob("*.yaml"))
@@ -83,10 +82,7 @@ def test_every_yaml_key_is_commented():
 def test_each_ablation_sweeps_its_axis_and_every_value_composes(make_config, axis):
     """``-m experiment=ablation/<axis>`` alone runs the axis: the config's sweeper params list its values, and a
     job with each of them composes and resolves (at the CPU reproduction scale, tagged with the axis)."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        composed = compose("config", overrides=[f"experiment=ablation/{axis}"], return_hydra_config=True)
-    params = composed.hydra.sweeper.params
+    params = compose_hydra(f"experiment=ablation/{axis}").hydra.sweeper.params
     (key, values), = params.items()  # one axis per config
     assert len(values.split(",")) >= 3
     for value in values.split(","):

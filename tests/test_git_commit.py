@@ -3,7 +3,7 @@
 import subprocess
 
 from declutr.git_commit import git_commit
-from tests.conftest import ROOT
+from tests.helpers.paths import ROOT
 
 
 def test_short_sha_of_the_checkout_and_none_outside_one(tmp_path):

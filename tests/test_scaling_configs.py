@@ -6,22 +6,13 @@ for the one submitit looks for on the PATH)."""
 import os
 
 import submitit
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
-from tests.conftest import ROOT
-
-
-def hydra_config(*overrides: str):
-    """The full config of ``run.py -m <overrides>``, the ``hydra`` node included (the launcher lives there)."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose("config", overrides=list(overrides), return_hydra_config=True)
+from tests.helpers.configs import compose_hydra
 
 
 def test_slurm_launcher_asks_for_one_task_per_gpu_on_every_node(tmp_path, monkeypatch):
-    cfg = hydra_config("hydra/launcher=slurm", "trainer=multinode", "trainer.devices=4", "trainer.num_nodes=2",
+    cfg = compose_hydra("hydra/launcher=slurm", "trainer=multinode", "trainer.devices=4", "trainer.num_nodes=2",
                        "hydra.launcher.partition=gpu", f"hydra.sweep.dir={tmp_path}/sweep")
     launcher = instantiate(cfg.hydra.launcher)
     # Hydra's plugin discovery imports the plugin module itself: compare the class by its import path.
@@ -47,8 +38,8 @@ def test_slurm_launcher_asks_for_one_task_per_gpu_on_every_node(tmp_path, monkey
 
 
 def test_multinode_and_fsdp_trainers_name_nodes_devices_and_strategy():
-    multinode = hydra_config("trainer=multinode").trainer
+    multinode = compose_hydra("trainer=multinode").trainer
     assert (multinode.strategy, multinode.devices, multinode.num_nodes, multinode.accelerator) == ("ddp", 8, 2, "gpu")
-    fsdp = hydra_config("trainer=fsdp").trainer
+    fsdp = compose_hydra("trainer=fsdp").trainer
     assert fsdp.strategy._target_ == "lightning.pytorch.strategies.FSDPStrategy"
     assert fsdp.precision == "bf16-mixed" and fsdp.gradient_clip_val == 1.0  # DeCLUTRModule clips it over all shards

@@ -4,9 +4,12 @@ import re
 import subprocess
 import sys
 
-from tests.conftest import ROOT, STATE_UNION
+import pytest
+
+from tests.helpers.paths import ROOT, STATE_UNION
 
 
+@pytest.mark.slow
 def test_both_trainers_see_the_same_pairs_and_the_ratio_is_printed():
     command = [sys.executable, str(ROOT / "benchmarks" / "st_trainer.py"), "model=tiny", f"data.files=[{STATE_UNION}]",
                "data.batch_size=2", "--steps", "2", "--rounds", "1"]

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, STATE_UNION
+from tests.helpers.paths import ROOT, STATE_UNION
 
 
 @pytest.fixture
@@ -22,6 +22,7 @@ def test_sweeps_expand_like_hydra_and_a_later_key_wins(train_step):
         ["model=tiny", "data.batch_size=4"], ["model=minilm", "data.batch_size=4"]]
 
 
+@pytest.mark.slow
 def test_one_configuration_is_measured_in_a_fresh_process(tmp_path):
     out = tmp_path / "results.json"
     # Any config key passes through: here GradCache, 2 documents x 2 anchors in chunks of 3 sequences.

@@ -9,7 +9,7 @@ from declutr.callbacks.embedding_eval import EmbeddingEvalCallback
 from declutr.errors import DeclutrConfigError
 from declutr.eval.sts import STSBenchmark
 from declutr.tasks.train import run
-from tests.tasks.test_train import FAST, metrics
+from tests.helpers.runs import FAST, metrics
 
 
 def test_callback_logs_every_task_and_the_checkpoint_follows_the_chosen_metric(make_config):

@@ -13,8 +13,8 @@ from declutr.callbacks.span_log import TABLE_COLUMNS, SpanLog
 from declutr.git_commit import git_commit
 from declutr.instantiate import build
 from declutr.tasks.train import run
-from tests.tasks.test_train import FAST
-from tests.wandb_log import history_values, run_tags
+from tests.helpers.runs import FAST
+from tests.helpers.wandb_log import history_values, run_tags
 
 SMALL = [*FAST, "trainer.max_steps=4", "evaluate.enabled=false", "data.num_workers=0", "callbacks.span_log.batches=3",
          "callbacks.stsb_dev.every_n_steps=100", "log_documents=false"]
@@ -48,7 +48,7 @@ def test_lengths_exclude_special_tokens_and_texts_are_unmasked(batch_and_module,
     assert float(row["spans/positive_tokens_mean"]) == pytest.approx(positives.mean())
     assert 32 <= anchors.min() and anchors.max() <= 128 and 32 <= positives.min()
     assert len(callback.rows) == 3 * 2, "3 anchors x P=2 positives"
-    for step, document, anchor, anchor_tokens, positive, positive_tokens in callback.rows:
+    for _step, document, anchor, anchor_tokens, positive, positive_tokens in callback.rows:
         assert document in batch["docs"] and "[MASK]" not in anchor and "[CLS]" not in anchor
         assert anchor_tokens in anchors and positive_tokens in positives and positive
 

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from declutr.tasks.train import run
-from tests.tasks.test_train import FAST
+from tests.helpers.runs import FAST
 
 ONE_STEP = [*FAST, "trainer.max_steps=1", "evaluate.enabled=false", "data.num_workers=0", "log_documents=false"]
 

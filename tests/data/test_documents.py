@@ -9,7 +9,7 @@ import pytest
 from declutr.data.accounting import totals_by_reason
 from declutr.data.documents import read_documents, resolve_files
 from declutr.errors import DeclutrConfigError
-from tests.conftest import STATE_UNION
+from tests.helpers.paths import STATE_UNION
 
 
 def _read(path, split="file", field="text"):

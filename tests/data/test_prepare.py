@@ -5,10 +5,17 @@ import json
 
 import pytest
 
-from declutr.data.prepare import (add_token_ids, brown_text, chunk_paragraphs, prepare_corpus, remove_prepared,
-                                  strip_gutenberg_boilerplate, wikipedia_articles)
+from declutr.data.prepare import (
+    add_token_ids,
+    brown_text,
+    chunk_paragraphs,
+    prepare_corpus,
+    remove_prepared,
+    strip_gutenberg_boilerplate,
+    wikipedia_articles,
+)
 from declutr.errors import DeclutrConfigError
-from tests.conftest import CORPUS
+from tests.helpers.paths import CORPUS
 
 
 def test_wikitext_is_split_into_its_62_articles():

@@ -13,7 +13,7 @@ from declutr.data.collate import DeCLUTRCollator
 from declutr.data.documents import resolve_files
 from declutr.data.spans import SpanSampler
 from declutr.data.stream import SKIPPED_SHORT, DocumentStream
-from tests.conftest import STATE_UNION
+from tests.helpers.paths import STATE_UNION
 
 SMALL = SpanSampler(num_anchors=2, num_positives=2, min_span_len=8, max_span_len=32)
 

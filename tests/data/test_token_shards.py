@@ -25,7 +25,7 @@ from declutr.data.token_shards import (
 )
 from declutr.errors import DeclutrConfigError
 from declutr.model.encoder import load_tokenizer
-from tests.conftest import STATE_UNION
+from tests.helpers.paths import STATE_UNION
 
 PAPER = SpanSampler(num_anchors=2, num_positives=2, min_span_len=32, max_span_len=512)  # documents need 2,048 tokens
 SMALL = SpanSampler(num_anchors=2, num_positives=2, min_span_len=8, max_span_len=32)
@@ -88,7 +88,8 @@ def test_token_stream_resumes_exactly_from_its_positions(prepared_corpus, tokeni
     for workers in (0, 2):
         def loader(**resume):
             stream = DocumentStream(sources, tokenizer, SMALL, seed=5, **resume)
-            return DataLoader(stream, batch_size=2, num_workers=workers, collate_fn=DeCLUTRCollator(tokenizer, 0.0))
+            return DataLoader(stream, batch_size=2, num_workers=workers,  # noqa: B023 (called in this iteration)
+                              collate_fn=DeCLUTRCollator(tokenizer, 0.0))
 
         full = list(loader())
         done, rest = full[:7], full[7:]

@@ -9,9 +9,9 @@ from scipy.stats import spearmanr
 
 from declutr.errors import DeclutrConfigError
 from declutr.eval.sts import SICKRelatedness, STSBenchmark, STSYear, cosine_similarities, sts_spearman
-from declutr.eval.sts_data import STSPairs, load_sick, load_stsb, load_sts_subset
-from tests.conftest import STSB_DIR
-from tests.eval.fixtures import SICK_SAMPLE, STS12_SAMPLE, STS16_SAMPLE, write_sick_dir, write_sts_dir
+from declutr.eval.sts_data import STSPairs, load_sick, load_sts_subset, load_stsb
+from tests.helpers.eval_data import SICK_SAMPLE, STS12_SAMPLE, STS16_SAMPLE, write_sick_dir, write_sts_dir
+from tests.helpers.paths import STSB_DIR
 
 
 def random_embed(dim=8):

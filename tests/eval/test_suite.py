@@ -13,8 +13,8 @@ from declutr.eval.report import format_table, write_results
 from declutr.eval.sts import SICKRelatedness, STSBenchmark, STSYear
 from declutr.eval.suite import EvalSuite
 from declutr.eval.transfer import BinaryClassification
-from tests.conftest import DATA_DIR, STSB_DIR
-from tests.eval.fixtures import write_sts_dir
+from tests.helpers.eval_data import write_sts_dir
+from tests.helpers.paths import DATA_DIR, STSB_DIR
 
 
 class CountingEmbed:

@@ -5,7 +5,7 @@ import pytest
 
 from declutr.errors import DeclutrConfigError
 from declutr.eval.transfer_data import load_binary, load_mrpc, load_sst, load_trec
-from tests.conftest import DATA_DIR
+from tests.helpers.paths import DATA_DIR
 
 SENTEVAL = DATA_DIR / "eval" / "senteval"
 

@@ -4,10 +4,11 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from declutr.model.chunked import encode_in_chunks, plan_chunks
-from tests.conftest import ROOT
+from tests.helpers.paths import ROOT
 
 
 def right_padded(lengths: list[int]) -> torch.Tensor:
@@ -51,7 +52,7 @@ def test_chunked_outputs_come_back_in_row_order_with_the_losses_summed():
 def _peak_step_memory(rows: int, chunk: int | None) -> None:
     """Child process: print the peak resident memory (MiB) one encode + backward adds, MLM included."""
     from declutr.model.module import DeCLUTRModule
-    from tests.model.test_module import TINY
+    from tests.helpers.model import TINY
 
     torch.manual_seed(0)
     encoder = {**TINY, "config_overrides": {**TINY["config_overrides"], "hidden_size": 64, "num_attention_heads": 4}}
@@ -80,6 +81,7 @@ def peak_step_memory(*runs: tuple[int, int | None]) -> list[float]:
     return [float(out.split()[-1]) for out in outputs]
 
 
+@pytest.mark.slow
 def test_grad_cache_peak_memory_is_that_of_one_chunk():
     one_chunk, cached, whole = peak_step_memory((6, None), (48, 6), (48, None))
     assert cached < 1.5 * one_chunk and whole > 4 * cached, (one_chunk, cached, whole)

@@ -1,53 +1,15 @@
 """Two real processes (gloo, CPU) give the same loss and gradients as one process on the global batch, and
 take the non-finite-step decision together."""
 
-import socket
-from functools import partial
-
 import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from declutr.data.collate import DeCLUTRCollator
 from declutr.model.distributed import all_gather_with_grad, on_every_rank
-from declutr.model.encoder import load_tokenizer
-from declutr.model.module import DeCLUTRModule
-from declutr.resolvers import _minilm_path
-from tests.model.test_module import TINY, assert_same_gradients
-
-A, P = 2, 2  # anchors per document, positives per anchor
-
-
-def make_module(mlm_weight: float, grad_cache: int | None = None) -> DeCLUTRModule:
-    torch.manual_seed(0)
-    module = DeCLUTRModule(TINY, optimizer=partial(torch.optim.AdamW), mlm_weight=mlm_weight,
-                           grad_cache={"chunk_size": grad_cache})
-    return module.eval()  # no dropout: the two computations must see identical activations
-
-
-def global_batch(docs: int = 6) -> dict:
-    rng = np.random.default_rng(0)
-    span = lambda: rng.integers(1000, 20000, int(rng.integers(5, 40)))  # noqa: E731
-    examples = [{"doc": f"d{i}", "shard": 0, "position": i, "skipped": {},
-                 "anchors": [span() for _ in range(A)], "positives": [[span() for _ in range(P)] for _ in range(A)]}
-                for i in range(docs)]
-    torch.manual_seed(1)
-    return DeCLUTRCollator(load_tokenizer(_minilm_path()), mlm_probability=0.15)(examples)
-
-
-def rows(batch: dict, docs: slice) -> dict:
-    """The part of a collated batch that holds documents ``docs`` (rows of anchors and of positives)."""
-    a = slice(docs.start * A, docs.stop * A)
-    p = slice(docs.start * A * P, docs.stop * A * P)
-    part = {k: batch[k][a] for k in ("anchor_input_ids", "anchor_attention_mask", "mlm_labels")}
-    part.update({k: batch[k][p] for k in ("positive_input_ids", "positive_attention_mask")})
-    return {**part, "num_positives": P}
-
-
-def gradients(module: DeCLUTRModule) -> dict[str, torch.Tensor]:
-    return {n: p.grad.clone() for n, p in module.named_parameters() if p.grad is not None}
+from tests.helpers.distributed import free_port, global_batch, gradients, make_module, rows
+from tests.helpers.model import assert_same_gradients
 
 
 def _rank(rank: int, world: int, port: int, mlm_weight: float, split: list[int], grad_cache: int | None,
@@ -66,19 +28,14 @@ def _rank(rank: int, world: int, port: int, mlm_weight: float, split: list[int],
     dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize("mlm_weight, split, grad_cache", [(1.0, [3, 3], None), (0.0, [3, 3], None),
                                                          (1.0, [4, 2], None), (1.0, [4, 2], 3)],
                          ids=["contrastive+mlm", "contrastive only", "uneven ranks", "grad cache"])
 def test_two_processes_match_one_process_on_the_global_batch(tmp_path, mlm_weight, split, grad_cache):
     """With GradCache, each rank recomputes its own chunks; the reference is one process without it."""
     out = str(tmp_path / "rank0.pt")
-    mp.spawn(_rank, args=(2, _free_port(), mlm_weight, split, grad_cache, out), nprocs=2, join=True)
+    mp.spawn(_rank, args=(2, free_port(), mlm_weight, split, grad_cache, out), nprocs=2, join=True)
     distributed = torch.load(out, weights_only=True)
     single = make_module(mlm_weight)
     loss, metrics = single.compute_loss(global_batch())
@@ -109,9 +66,10 @@ def _vote(rank: int, world: int, port: int, out: str) -> None:
     dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_a_non_finite_gradient_on_one_rank_is_a_skip_on_every_rank(tmp_path):
     out = str(tmp_path / "votes")
-    mp.spawn(_vote, args=(2, _free_port(), out), nprocs=2, join=True)
+    mp.spawn(_vote, args=(2, free_port(), out), nprocs=2, join=True)
     for rank in (0, 1):
         assert torch.load(f"{out}.{rank}") == {"gradients": False, "one rank false": False, "all true": True}
 

@@ -18,7 +18,8 @@ from hydra.utils import instantiate
 from lightning.pytorch.strategies import FSDPStrategy
 from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
 
-from tests.model.test_distributed import _free_port, global_batch, gradients, make_module, rows
+from tests.helpers.distributed import free_port, global_batch, gradients, make_module, rows
+from tests.helpers.model import assert_same_gradients
 
 WRAPPED = "_fsdp_wrapped_module."  # FSDP's prefix in the names of the parameters of a wrapped unit
 MAX_NORM = 1e-3  # far below the tiny BERT's gradient norm: clipping scales every gradient
@@ -50,11 +51,12 @@ def _rank(rank: int, world: int, port: int, policy, sharding, out: str) -> None:
     dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_fsdp_config_shards_one_unit_per_block_and_matches_one_process(make_config, tmp_path):
     strategy = instantiate(make_config("trainer=fsdp", "model=tiny").trainer.strategy)
     assert isinstance(strategy, FSDPStrategy) and strategy._state_dict_type == "full"  # AtomicCheckpointIO writes it
     out = str(tmp_path / "rank0.pt")
-    mp.spawn(_rank, args=(2, _free_port(), strategy.kwargs["auto_wrap_policy"], strategy.sharding_strategy, out),
+    mp.spawn(_rank, args=(2, free_port(), strategy.kwargs["auto_wrap_policy"], strategy.sharding_strategy, out),
              nprocs=2, join=True)
     sharded = torch.load(out, weights_only=True)
     single = make_module(1.0)
@@ -65,14 +67,7 @@ def test_fsdp_config_shards_one_unit_per_block_and_matches_one_process(make_conf
         if name.endswith("loss"):  # the losses are global; other metrics (padding) are per rank
             assert sharded["metrics"][name].item() == pytest.approx(value.item(), rel=1e-5), name
     reference = gradients(single)
-    assert_close(sharded["grads"], reference)
+    assert_same_gradients(sharded["grads"], reference, rel=1e-4, floor=1e-6)
     assert torch.nn.utils.clip_grad_norm_(single.parameters(), MAX_NORM) > 10 * MAX_NORM
-    assert_close(sharded["clipped"], gradients(single))
+    assert_same_gradients(sharded["clipped"], gradients(single), rel=1e-4, floor=1e-6)
 
-
-def assert_close(grads: dict[str, torch.Tensor], reference: dict[str, torch.Tensor]) -> None:
-    assert grads.keys() == reference.keys()
-    floor = 1e-6 * torch.cat([g.flatten() for g in reference.values()]).norm()
-    for name, grad in reference.items():
-        error = (grads[name] - grad).norm()
-        assert error <= 1e-4 * grad.norm() + floor, (name, float(error), float(grad.norm()))

@@ -1,10 +1,8 @@
 """The LightningModule's pieces: MLM at masked positions only, chunked encoding and GradCache equal to the
 plain computation, torch.compile with its fallback, parameter groups, the LR schedule."""
 
-import csv
 import warnings
 from functools import partial
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,12 +11,10 @@ from declutr.data.datamodule import DeCLUTRDataModule
 from declutr.data.spans import SpanSampler
 from declutr.errors import DeclutrConfigError
 from declutr.model.module import DeCLUTRModule, warmup_linear_decay
-from declutr.resolvers import _minilm_path
 from declutr.tasks.train import run
-from tests.conftest import STATE_UNION
-
-TINY = {"name_or_path": _minilm_path(), "random_init": True,
-        "config_overrides": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}}
+from tests.helpers.model import TINY, assert_same_gradients, relative_distance
+from tests.helpers.paths import STATE_UNION
+from tests.helpers.runs import metrics
 
 
 def make_module(**options) -> DeCLUTRModule:
@@ -48,17 +44,6 @@ def step(module: DeCLUTRModule, batch: dict, seed: int = 7) -> tuple[dict[str, f
     loss.backward()
     grads = {name: p.grad for name, p in module.named_parameters() if p.grad is not None}
     return {name: value.item() for name, value in metrics.items()}, grads
-
-
-def assert_same_gradients(grads: dict[str, torch.Tensor], reference: dict[str, torch.Tensor], rel: float,
-                          floor: float | None = None) -> None:
-    """Equal up to float32 summation order: ``rel`` of each gradient's norm, plus ``floor`` (default ``rel``)
-    of the whole gradient's norm, since some gradients are analytically 0 (attention key biases)."""
-    assert grads.keys() == reference.keys()
-    floor = (rel if floor is None else floor) * torch.cat([g.flatten() for g in reference.values()]).norm()
-    for name, grad in reference.items():
-        error = (grads[name] - grad).norm()
-        assert error <= rel * grad.norm() + floor, (name, float(error), float(grad.norm()))
 
 
 LOSSES = ("train/loss", "train/contrastive_loss", "train/mlm_loss")
@@ -125,9 +110,10 @@ def test_grad_cache_recomputes_each_chunk_with_its_own_dropout(batches, size, ml
     assert len(calls) == 2 * chunks  # every chunk ran twice: forward, then recomputed in backward
     for name in LOSSES[: 3 if mlm_weight else 2]:
         assert metrics[name] == pytest.approx(reference[name], rel=1e-6), name
-    without_dropout = step(kept.eval(), batches[1])[0]["train/loss"]
-    assert metrics["train/loss"] != pytest.approx(without_dropout, rel=1e-4)  # dropout was on
     assert_same_gradients(grads, reference_grads, rel=1e-6)
+    # Dropout was on: it moves the gradient by ~40% (the loss of the random-init encoder barely moves: by as
+    # little as 1e-5 relative for some dropout masks, so the loss cannot tell).
+    assert relative_distance(reference_grads, step(kept.eval(), batches[1])[1]) > 0.1
 
 
 def test_length_sorted_chunks_pay_for_less_padding(batches):
@@ -187,11 +173,6 @@ def test_compile_failure_falls_back_to_eager_with_a_warning(batches, monkeypatch
     assert_same_gradients(grads, reference_grads, rel=1e-6)
 
 
-def csv_metrics(run_dir: str) -> list[dict]:
-    with (Path(run_dir) / "csv" / "version_0" / "metrics.csv").open() as handle:
-        return list(csv.DictReader(handle))
-
-
 FAST = ["model=tiny", f"data.files=[{STATE_UNION}]", "evaluate.enabled=false", "callbacks=none",
         "data.num_workers=0", "trainer.log_every_n_steps=1"]
 
@@ -201,7 +182,7 @@ def test_grad_cache_trains_with_accumulation_and_clipping_and_logs_padding(make_
                       "trainer.accumulate_grad_batches=2")
     result = run(cfg)
     assert result["nonfinite_steps"] == 0
-    rows = [r for r in csv_metrics(cfg.paths.output_dir) if r.get("train/padding_fraction")]
+    rows = [r for r in metrics(cfg.paths.output_dir) if r.get("train/padding_fraction")]
     assert len(rows) == 3 and all(float(r["train/loss"]) > 0 for r in rows)
     paid = sum(float(r["train/padding_fraction"]) for r in rows)
     assert paid < sum(float(r["train/padding_fraction_unsorted"]) for r in rows)

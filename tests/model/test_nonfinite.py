@@ -8,7 +8,7 @@ from transformers import AutoModel
 from declutr.checkpoint_io import load_checkpoint
 from declutr.errors import DeclutrNumericalError
 from declutr.tasks.train import run
-from tests.conftest import STATE_UNION
+from tests.helpers.paths import STATE_UNION
 
 
 class PoisonTemperature(L.Callback):

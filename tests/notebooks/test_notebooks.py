@@ -15,7 +15,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.conftest import DATA_DIR, ROOT
+from tests.helpers.paths import DATA_DIR, ROOT
 
 NOTEBOOKS = ROOT / "notebooks"
 NAMES = ["01_span_sampling.ipynb", "02_embeddings.ipynb", "03_training_curves.ipynb"]
@@ -63,6 +63,7 @@ def test_committed_notebooks_are_stripped_and_readable(name):
     assert name in (NOTEBOOKS / "README.md").read_text()
 
 
+@pytest.mark.slow
 def test_span_sampling_notebook_from_the_notebooks_folder():
     nb, result = execute("01_span_sampling.ipynb", NOTEBOOKS, '{"relations": relations, "checks": checks}')
     html = outputs_of_type(nb, "text/html")
@@ -85,6 +86,7 @@ def training_notebook(tmp_path_factory):
     return nb, result, run_dir
 
 
+@pytest.mark.slow
 def test_training_curves_notebook_trains_and_plots_a_tiny_run(training_notebook):
     nb, result, run_dir = training_notebook
     assert (run_dir / "model" / "config.json").is_file() and (run_dir / "csv" / "version_0" / "metrics.csv").is_file()
@@ -100,6 +102,7 @@ def test_training_curves_notebook_trains_and_plots_a_tiny_run(training_notebook)
     assert -100 <= summary["val/stsb_spearman"][1] <= 100
 
 
+@pytest.mark.slow
 def test_embeddings_notebook_compares_base_and_trained_model(training_notebook):
     _, _, run_dir = training_notebook
     nb, result = execute("02_embeddings.ipynb", ROOT, '{"models": list(encoders), "spearman": spearman, "nn": nn_accuracy}',

@@ -7,7 +7,7 @@ import pytest
 from declutr.report.aggregate import Stat, baseline_groups, group_runs, is_numeric
 from declutr.report.collect import find_runs
 from declutr.report.results import FAILED
-from tests.report.sweeps import add_job
+from tests.helpers.sweeps import add_job
 
 
 def test_stat_is_mean_and_sample_std_of_the_present_values():

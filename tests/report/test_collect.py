@@ -5,7 +5,7 @@ from declutr.eval.suite import SuiteResult
 from declutr.eval.task import Score
 from declutr.report.collect import INCOMPLETE, find_runs, parse_overrides, read_eval_scores, varied_keys
 from declutr.report.results import FAILED, OK
-from tests.report.sweeps import add_job
+from tests.helpers.sweeps import add_job
 
 
 def test_jobs_in_numeric_order_with_status_and_only_training_jobs(tmp_path):

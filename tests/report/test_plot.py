@@ -5,7 +5,7 @@ import numpy as np
 
 from declutr.report.collect import find_runs
 from declutr.report.plot import MAX_LINES, plot_setting
-from tests.report.sweeps import add_job
+from tests.helpers.sweeps import add_job
 
 
 def image(path):

@@ -10,7 +10,7 @@ from declutr.eval.task import Score
 from declutr.report.aggregate import Stat
 from declutr.report.reproduction import Layout, verdict, write_reproduction
 from declutr.report.results import OK, RunResult, write_result
-from tests.report.sweeps import add_job
+from tests.helpers.sweeps import add_job
 
 OPTIONS = {"output_dir": "outputs/reproduce", "seeds": [1, 2, 3], "axes": ["objective", "anchors"],
            "transfer_axes": ["objective"], "learning_rates": [1e-4, 1e-3],

@@ -2,8 +2,16 @@
 
 import json
 
-from declutr.report.results import (ERROR_FILE, FAILED, OK, RESULTS_FILE, RunResult, read_result, write_failure,
-                                    write_result)
+from declutr.report.results import (
+    ERROR_FILE,
+    FAILED,
+    OK,
+    RESULTS_FILE,
+    RunResult,
+    read_result,
+    write_failure,
+    write_result,
+)
 
 
 def test_round_trip_leaves_no_temporary_file(tmp_path):

@@ -7,7 +7,7 @@ from omegaconf import OmegaConf
 
 from declutr.report.results import FAILED
 from declutr.report.sweep_summary import SweepSummary
-from tests.report.sweeps import add_job
+from tests.helpers.sweeps import add_job
 
 
 def end(sweep_dir):

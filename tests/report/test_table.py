@@ -7,7 +7,7 @@ from declutr.report.aggregate import baseline_groups, group_runs
 from declutr.report.collect import find_runs
 from declutr.report.results import FAILED
 from declutr.report.table import failures_table, results_table, runs_csv, runs_table, setting_labels
-from tests.report.sweeps import add_job
+from tests.helpers.sweeps import add_job
 
 
 def sweep(tmp_path):

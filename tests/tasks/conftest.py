@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import CORPUS
+from tests.helpers.paths import CORPUS
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import json
 import random
 
 from declutr.tasks.train import run
-from tests.conftest import STATE_UNION
+from tests.helpers.paths import STATE_UNION
 
 
 def broken_corpus(folder):

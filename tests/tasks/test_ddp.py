@@ -11,8 +11,11 @@ from pathlib import Path
 import lightning as L
 import pytest
 
-from tests.conftest import DATA_DIR, ROOT, STATE_UNION
-from tests.model.test_distributed import _free_port
+from tests.helpers.distributed import free_port
+from tests.helpers.paths import DATA_DIR, ROOT, STATE_UNION
+from tests.helpers.runs import run_py
+
+pytestmark = pytest.mark.slow  # every test here runs run.py in subprocesses
 
 ENV = {**os.environ, "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1"}
 TINY_RUN = ["model=tiny", "trainer.max_steps=3", f"data.files=[{STATE_UNION}]", f"paths.data_dir={DATA_DIR}",
@@ -33,8 +36,7 @@ def test_two_process_run_writes_one_run_folder_and_splits_the_documents(tmp_path
     # Contrastive only: the MLM head's parameters get no gradient, which DDP refuses unless they are frozen.
     args = [*TINY_RUN, "trainer=ddp_cpu", f"model.mlm_weight={mlm_weight}",
             f"hydra.run.dir={tmp_path}/" + "${now:%H-%M-%S-%f}"]
-    result = subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=ROOT, env=ENV,
-                            capture_output=True, text=True, timeout=600)
+    result = run_py(*args)
     assert result.returncode == 0, result.stderr[-3000:]
     (run_dir,) = tmp_path.iterdir()
     assert_one_run_split_between_two_ranks(run_dir)
@@ -56,8 +58,7 @@ def test_a_non_finite_loss_on_one_rank_is_skipped_by_both(tmp_path):
     """Were rank 0 to skip alone, rank 1 would wait forever in DDP's gradient all-reduce."""
     args = [*TINY_RUN, "trainer=ddp_cpu", "trainer.max_steps=4", f"hydra.run.dir={tmp_path}/run",
             f"+callbacks.poison._target_={__name__}.InfiniteLossOnRankZero", "+callbacks.poison.batch=1"]
-    result = subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=ROOT, env=ENV,
-                            capture_output=True, text=True, timeout=600)
+    result = run_py(*args)
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["status"] == "ok" and results["nonfinite_steps"] == 1
@@ -66,7 +67,7 @@ def test_a_non_finite_loss_on_one_rank_is_skipped_by_both(tmp_path):
 def test_two_nodes_started_by_torchrun_write_one_run_folder(tmp_path):
     """The documented multi-node launch (docs/scaling.md), with one CPU process per "node" on this machine:
     torchrun starts every rank, so each is told the same run folder."""
-    port = _free_port()
+    port = free_port()
     args = [*TINY_RUN, "trainer=multinode", "trainer.accelerator=cpu", "trainer.precision=32-true",
             "trainer.devices=1", "trainer.num_nodes=2", f"hydra.run.dir={tmp_path}/run"]
     nodes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes=2", f"--node_rank={node}",

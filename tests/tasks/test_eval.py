@@ -7,9 +7,9 @@ import pytest
 
 from declutr.errors import DeclutrConfigError
 from declutr.tasks.eval import _output_dir, run
-from tests.conftest import DATA_DIR
-from tests.eval.fixtures import write_sick_dir, write_sts_dir, write_tiny_model
-from tests.tasks.test_train import run_py
+from tests.helpers.eval_data import write_sick_dir, write_sts_dir, write_tiny_model
+from tests.helpers.paths import DATA_DIR
+from tests.helpers.runs import run_py
 
 STS_TASKS = ["STS12", "STS13", "STS14", "STS15", "STS16", "STSB", "SICKR"]
 TRANSFER_TASKS = ["MR", "CR", "SUBJ", "MPQA", "SST2", "TREC", "MRPC"]
@@ -38,6 +38,7 @@ def test_quick_suite_on_every_task_writes_table_json_and_csv_next_to_the_model(m
     assert "transfer avg" in printed and "mean accuracy of 7" in printed and str(model / "eval-quick-max60.json") in printed
 
 
+@pytest.mark.slow
 def test_run_py_eval_sts_skips_missing_sets_and_lists_them(tmp_path):
     model = write_tiny_model(tmp_path / "tiny")
     result = run_py("task=eval", "eval=sts", f"eval.model={model}", "eval.max_examples=50", f"paths.data_dir={DATA_DIR}",

@@ -12,7 +12,8 @@ from transformers import AutoModel, AutoTokenizer
 from declutr import Encoder
 from declutr.errors import DeclutrConfigError
 from declutr.tasks import export, train
-from tests.conftest import DATA_DIR, STATE_UNION, compose_config
+from tests.helpers.configs import compose_config
+from tests.helpers.paths import DATA_DIR, STATE_UNION
 
 SENTENCES = ["A man is playing a guitar.", "", "The stock market fell sharply on Monday after weak earnings reports.",
              "Hi", "Two dogs run across a snowy field while their owner watches from the porch."]

@@ -12,7 +12,7 @@ from declutr.errors import DeclutrConfigError
 from declutr.model.encoder import load_tokenizer
 from declutr.resolvers import _minilm_path
 from declutr.tasks import prepare, train
-from tests.conftest import DATA_DIR, STATE_UNION
+from tests.helpers.paths import DATA_DIR, STATE_UNION
 
 # A few steps of the real recipe on short windows; the checkpoint callback saves last.ckpt every 3 steps.
 SMALL = [f"data.files=[{STATE_UNION}]", f"paths.data_dir={DATA_DIR}", "data.batch_size=2",

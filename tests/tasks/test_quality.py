@@ -27,7 +27,7 @@ from declutr.encoder import Encoder
 from declutr.instantiate import build
 from declutr.model.encoder import load_tokenizer
 from declutr.tasks import train
-from tests.conftest import CORPUS, DATA_DIR, STATE_UNION
+from tests.helpers.paths import CORPUS, DATA_DIR, STATE_UNION
 
 TRAINED_ON = sorted(STATE_UNION.glob("*.txt"))
 HELD_OUT = sorted((CORPUS / "nltk_inaugural" / "inaugural").glob("*.txt"))  # documents never trained on

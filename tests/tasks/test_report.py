@@ -11,7 +11,7 @@ from declutr.eval.suite import SuiteResult
 from declutr.eval.task import Score
 from declutr.report.results import FAILED
 from declutr.tasks.report import run
-from tests.report.sweeps import add_job
+from tests.helpers.sweeps import add_job
 
 
 @pytest.fixture

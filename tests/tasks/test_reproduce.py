@@ -9,7 +9,7 @@ from declutr.errors import DeclutrConfigError, DeclutrRunError
 from declutr.report.reproduction import Layout
 from declutr.report.results import OK, RunResult, write_result
 from declutr.tasks.reproduce import Job, JobRunner, chosen_lr, plan, run, sweep_size
-from tests.report.sweeps import add_job
+from tests.helpers.sweeps import add_job
 
 
 def test_plan_orders_and_links_every_stage(make_config, tmp_path):

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import DATA_DIR, ROOT, STATE_UNION
+from tests.helpers.paths import DATA_DIR, ROOT, STATE_UNION
+
+pytestmark = pytest.mark.slow  # every test here runs run.py in subprocesses
 
 # 24 steps x 2 documents = 48 of the 59 readable State of the Union files: one epoch, no document twice.
 ARGS = ["model=tiny", f"data.files=[{STATE_UNION}]", f"paths.data_dir={DATA_DIR}", "data.batch_size=2",

@@ -8,9 +8,11 @@ import pytest
 import yaml
 
 from declutr.git_commit import git_commit
-from tests.conftest import DATA_DIR
-from tests.tasks.test_train import run_py
-from tests.wandb_log import config_values, run_tags
+from tests.helpers.paths import DATA_DIR
+from tests.helpers.runs import run_py
+from tests.helpers.wandb_log import config_values, run_tags
+
+pytestmark = pytest.mark.slow  # every test here runs run.py in subprocesses
 
 BOOK = DATA_DIR / "corpus" / "nltk_gutenberg" / "gutenberg" / "austen-emma.txt"
 CHUNK_TOKENS = 700  # enough for A=1 or A=2 spans of at most 128 tokens (256 / 512 needed), too few for A=4 (1,024)

@@ -1,9 +1,5 @@
 """task=train end to end: real corpus files, the real tokenizer, real Lightning runs through run.py."""
 
-import csv
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,23 +7,11 @@ from transformers import AutoModel
 
 from declutr.errors import DeclutrConfigError
 from declutr.tasks.train import run
-from tests.conftest import DATA_DIR, ROOT, STATE_UNION
-from tests.wandb_log import config_and_history_keys
-
-FAST = ["model=tiny", f"data.files=[{STATE_UNION}]", f"paths.data_dir={DATA_DIR}"]
+from tests.helpers.runs import FAST, metrics, run_py
+from tests.helpers.wandb_log import config_and_history_keys
 
 
-def run_py(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
-
-
-def metrics(run_dir: Path) -> list[dict]:
-    with (run_dir / "csv" / "version_0" / "metrics.csv").open() as handle:
-        return list(csv.DictReader(handle))
-
-
+@pytest.mark.slow
 def test_fast_run_through_run_py_writes_model_checkpoints_and_metrics(tmp_path):
     result = run_py(*FAST, "debug=fast", "callbacks.stsb_dev.every_n_steps=2", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -44,6 +28,7 @@ def test_fast_run_through_run_py_writes_model_checkpoints_and_metrics(tmp_path):
     assert lrs == pytest.approx([1e-3, 7.5e-4, 5e-4, 2.5e-4])
 
 
+@pytest.mark.slow
 def test_wandb_offline_run_records_config_and_metrics(tmp_path):
     result = run_py(*FAST, "debug=fast", "logger=wandb", "callbacks.stsb_dev.every_n_steps=2", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -53,6 +38,7 @@ def test_wandb_offline_run_records_config_and_metrics(tmp_path):
     assert {"train/loss", "train/contrastive_loss", "train/mlm_loss", "train/lr", "val/stsb_spearman"} <= history
 
 
+@pytest.mark.slow
 def test_multirun_sweeps_two_jobs(tmp_path):
     result = run_py("-m", *FAST, "debug=fast", "evaluate.enabled=false", "callbacks=none",
                     "data.sampler.strategy=overlap,subsumed", f"hydra.sweep.dir={tmp_path}")
@@ -98,6 +84,7 @@ def test_corpus_without_usable_documents(make_config, tmp_path):
         run(cfg)
 
 
+@pytest.mark.slow
 def test_run_py_turns_config_errors_into_a_clean_exit_leaving_nothing(tmp_path):
     result = run_py(*FAST, "data.files=[/nonexistent/corpus]", f"hydra.run.dir={tmp_path / 'run'}")
     assert result.returncode != 0

@@ -19,8 +19,17 @@ from pathlib import Path
 import numpy as np
 
 from declutr.atomic import atomic_path, write_text_atomically
-from declutr.data.token_shards import (IDS_SUFFIX, MANIFEST, OFFSETS_SUFFIX, TEXT_SUFFIX, ids_dtype, token_ids_section,
-                                       tokenize_document, tokenizer_identity, write_token_shard)
+from declutr.data.token_shards import (
+    IDS_SUFFIX,
+    MANIFEST,
+    OFFSETS_SUFFIX,
+    TEXT_SUFFIX,
+    ids_dtype,
+    token_ids_section,
+    tokenize_document,
+    tokenizer_identity,
+    write_token_shard,
+)
 from declutr.errors import DeclutrConfigError
 
 PREPARE_FORMAT = 2  # bump when the splitting/cleaning changes, so stale prepared corpora are detected

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import rankdata
 
-from declutr.eval.sts_data import STSPairs, load_sick, load_stsb, load_sts_subset, stsb_file, sts_subset_files
+from declutr.eval.sts_data import STSPairs, load_sick, load_sts_subset, load_stsb, sts_subset_files, stsb_file
 from declutr.eval.task import EmbedFn, EvalTask, Score, as_numpy, subsample
 
 

@@ -131,8 +131,9 @@ class DeCLUTRModule(L.LightningModule):
                 self._compiled_body = None
                 cause = getattr(err, "inner_exception", err)  # the backend's own error, if it was the backend
                 reason = " ".join(str(cause).split())[:500]
-                warnings.warn(f"model.compile=true failed ({type(cause).__name__}: {reason}); training continues "
-                              "uncompiled. Set model.compile=false to skip the attempt.")
+                warnings.warn(  # noqa: B028 (default stacklevel: the warning points here, not into Lightning)
+                    f"model.compile=true failed ({type(cause).__name__}: {reason}); training continues "
+                    "uncompiled. Set model.compile=false to skip the attempt.")
         return self.body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
     def _encode_chunk(

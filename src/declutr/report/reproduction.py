@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from declutr.atomic import write_text_atomically
+from declutr.data.token_shards import unigram_entropy
 from declutr.report.aggregate import Group, Stat, group_runs
 from declutr.report.collect import find_runs, read_eval_scores
-from declutr.data.token_shards import unigram_entropy
 from declutr.report.plot import plot_training_curve, training_curve
 from declutr.report.results import OK, read_result
 from declutr.report.table import format_stat, markdown_table

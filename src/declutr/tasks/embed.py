@@ -106,7 +106,7 @@ def _npy_writer(path: Path, count: int, dim: int) -> Iterator[Callable[[np.ndarr
 
         def write(block: np.ndarray) -> None:
             nonlocal filled
-            array[filled : filled + len(block)] = block
+            array[filled : filled + len(block)] = block  # noqa: F821 (ruff: the del below runs after every write)
             filled += len(block)
 
         yield write

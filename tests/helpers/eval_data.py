@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 
 from declutr.model.encoder import load_masked_lm, load_tokenizer
 from declutr.resolvers import _minilm_path
-from tests.conftest import DATA_DIR, ROOT
+from tests.helpers.paths import DATA_DIR, ROOT
 
 SAMPLES = DATA_DIR / "eval" / "format-samples"
 STS12_SAMPLE = SAMPLES / "STS12-en-test"  # MSRpar: 25 pairs, every one with gold

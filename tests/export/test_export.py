@@ -9,7 +9,7 @@ from declutr.errors import DeclutrConfigError
 from declutr.export import TrainingRecord, write_export
 from declutr.export.model_card import render_model_card
 from declutr.model.encoder import load_masked_lm
-from tests.model.test_module import TINY
+from tests.helpers.model import TINY
 
 RECORD = TrainingRecord(base_model="sentence-transformers/all-MiniLM-L6-v2", corpus=["corpus/a.jsonl", "corpus/b.txt"],
                         steps=250, config={"model": {"encoder": {"name_or_path": "x"}},
