@@ -11,6 +11,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 
+from declutr.data.stream import SKIPPED_SHORT
 from tests.helpers.distributed import free_port
 from tests.helpers.paths import DATA_DIR, ROOT, STATE_UNION
 from tests.helpers.runs import run_py
@@ -40,6 +41,24 @@ def test_two_process_run_writes_one_run_folder_and_splits_the_documents(tmp_path
     assert result.returncode == 0, result.stderr[-3000:]
     (run_dir,) = tmp_path.iterdir()
     assert_one_run_split_between_two_ranks(run_dir)
+
+
+@pytest.mark.parametrize("bound", [["trainer.max_epochs=1", "trainer.max_steps=-1"], ["trainer.max_steps=3"]],
+                         ids=["epoch-bounded", "step-bounded"])
+def test_a_rank_whose_corpus_ends_in_unusable_documents_keeps_step_with_the_other(tmp_path, bound):
+    """Documents go to the ranks in turn: rank 0 reads 4 long documents and the short last one, rank 1 4 long ones.
+    Were the short one's skip count sent in a batch of its own, rank 0 would take a step more than rank 1 in each
+    epoch and both would wait in a collective forever (the subprocess timeout)."""
+    corpus = tmp_path / "corpus.jsonl"
+    texts = [path.read_text(encoding="latin-1") for path in sorted(STATE_UNION.glob("*.txt"))[:8]] + ["too short"]
+    corpus.write_text("".join(json.dumps({"text": text}) + "\n" for text in texts))
+    args = [*TINY_RUN, "trainer=ddp_cpu", f"data.files=[{corpus}]", "data.shuffle=false", "data.batch_size=4",
+            *bound, f"hydra.run.dir={tmp_path}/run"]
+    result = subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=ROOT, env=ENV,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["steps"] == (1 if "max_epochs" in bound[0] else 3)
+    assert SKIPPED_SHORT in result.stdout.split("Skipped:")[-1], result.stdout[-2000:]  # counted, not lost
 
 
 class InfiniteLossOnRankZero(L.Callback):

@@ -11,6 +11,11 @@ from declutr.data.stream import SKIPPED_SHORT
 from declutr.errors import DeclutrDataError
 
 
+# The skip reasons the readers count (an unreadable file's reason also names its error: unreadable_file:OSError).
+# Every rank logs each of them every step, zero or not: under DDP a metric synced on some ranks only would hang.
+SKIP_REASONS = (SKIPPED_SHORT, "empty", "not_utf8", "malformed_json", "missing_text_field", "unreadable_file")
+
+
 def totals_by_reason(skipped: Counter) -> Counter:
     """Skip counts keyed by ``(reason, file)`` summed per reason."""
     totals: Counter = Counter()
@@ -51,6 +56,15 @@ class StreamAccounting:
 
     def by_reason(self) -> Counter:
         return totals_by_reason(self.skipped)
+
+    def logged_totals(self) -> dict[str, int]:
+        """Totals for every one of :data:`SKIP_REASONS` (zeros included; an unreadable file under its bare reason,
+        whatever its error; a reason unknown to the list under ``other``): the same keys on every rank."""
+        totals = dict.fromkeys((*SKIP_REASONS, "other"), 0)
+        for reason, count in self.by_reason().items():
+            bare = reason.split(":", 1)[0]
+            totals[bare if bare in totals else "other"] += count
+        return totals
 
     def bad_by_file(self) -> Counter:
         bad: Counter = Counter()

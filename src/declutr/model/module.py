@@ -276,7 +276,7 @@ class DeCLUTRModule(L.LightningModule):
         if accounting is None:
             return
         self.log("data/documents", float(accounting.documents), reduce_fx="sum", sync_dist=True)
-        for reason, count in accounting.by_reason().items():
+        for reason, count in accounting.logged_totals().items():  # the same keys on every rank
             self.log(f"data/skipped_{reason}", float(count), reduce_fx="sum", sync_dist=True)
 
     def on_train_epoch_start(self) -> None:

@@ -264,23 +264,35 @@ def _lr_section(layout: Layout, learning_rates: Sequence[float]) -> list[str]:
             "|---|---|---|---|", *rows, ""]
 
 
+def busy_seconds(jobs: Sequence[dict]) -> float:
+    """Seconds during which at least one of ``jobs`` (``started``/``ended`` times) was running."""
+    total, end = 0.0, float("-inf")
+    for job in sorted(jobs, key=lambda j: j["started"]):
+        start = max(job["started"], end)
+        if job["ended"] > start:
+            total += job["ended"] - start
+        end = max(end, job["ended"])
+    return total
+
+
 def _times_section(layout: Layout) -> list[str]:
     jobs = layout.jobs()
     stages: dict[str, list[dict]] = {}
     for job in jobs:
         stages.setdefault(job["stage"], []).append(job)
     lines = ["## Wall time and commands", "",
-             "Stages overlap (the baselines run beside the lr and axes stages): a stage's wall time runs from its "
-             "first job's start to its last job's end; job minutes add up each job's own time.", "",
+             "Stages overlap (the baselines run beside the lr and axes stages): a stage's wall time is the time "
+             "during which at least one of its jobs ran (so pauses between interrupted and resumed runs do not "
+             "count); job minutes add up each job's own time, which jobs run side by side "
+             "(`reproduce.parallel`) stretch when they share few cores.", "",
              "| stage | jobs | wall time (min) | job minutes |", "|---|---|---|---|"]
     for stage in STAGES:
         members = stages.get(stage, [])
         if members:
-            wall = max(j["ended"] for j in members) - min(j["started"] for j in members)
-            lines.append(f"| {stage} | {len(members)} | {wall / 60:.1f} | {sum(j['seconds'] for j in members) / 60:.1f} |")
+            lines.append(f"| {stage} | {len(members)} | {busy_seconds(members) / 60:.1f} | "
+                         f"{sum(j['seconds'] for j in members) / 60:.1f} |")
     if jobs:
-        total = max(j["ended"] for j in jobs) - min(j["started"] for j in jobs)
-        lines.append(f"| all | {len(jobs)} | {total / 60:.1f} | {sum(j['seconds'] for j in jobs) / 60:.1f} |")
+        lines.append(f"| all | {len(jobs)} | {busy_seconds(jobs) / 60:.1f} | {sum(j['seconds'] for j in jobs) / 60:.1f} |")
     lines += ["", "Every job, with the command it ran (`<out>`: the output folder):", "", "| job | min | command |",
               "|---|---|---|"]
     lines += [f"| {job['job']} | {job['seconds'] / 60:.1f} | `{job['command'].replace(str(layout.root), '<out>')}` |"
