@@ -10,7 +10,6 @@ import torch.distributed as dist
 from declutr.data.stream import SKIPPED_SHORT
 from declutr.errors import DeclutrDataError
 
-
 # The skip reasons the readers count (an unreadable file's reason also names its error: unreadable_file:OSError).
 # Every rank logs each of them every step, zero or not: under DDP a metric synced on some ranks only would hang.
 SKIP_REASONS = (SKIPPED_SHORT, "empty", "not_utf8", "malformed_json", "missing_text_field", "unreadable_file")
