@@ -50,8 +50,8 @@ class DocumentStream(IterableDataset):
     document gets the same key, ids and spans either way. ``ids`` are 1-D ``int64`` numpy arrays without
     special tokens (the collator adds those). What is skipped after a reader's last real example is counted on
     that example, so under DDP no rank meets a batch without anchors while the others train; an example with no
-    anchors, carrying only skip counts, comes from a reader that found no usable document at all. ``start_positions`` maps a shard to the number of its
-    documents to skip (resuming mid-epoch), and ``worker_offset`` rotates which DataLoader worker reads
+    anchors, carrying only skip counts, comes from a reader that found no usable document at all.
+    ``start_positions`` maps a shard to the number of its documents to skip (resuming mid-epoch), and ``worker_offset`` rotates which DataLoader worker reads
     which shard, so the resumed loader's first batch comes from the shard whose turn it was (workers take
     turns batch by batch); both apply to the epoch they were given for only.
     """

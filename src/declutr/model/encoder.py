@@ -31,8 +31,10 @@ def encoder_config(
     """
     overrides = dict(config_overrides or {})
     model_type = overrides.pop("model_type", None)
+    if model_type is None:  # the common case: one read of the source's config
+        return AutoConfig.from_pretrained(str(name_or_path), trust_remote_code=trust_remote_code, **overrides)
     config = AutoConfig.from_pretrained(str(name_or_path), trust_remote_code=trust_remote_code)
-    if model_type is None or model_type == config.model_type:
+    if model_type == config.model_type:
         return AutoConfig.from_pretrained(str(name_or_path), trust_remote_code=trust_remote_code, **overrides)
     if not random_init:
         raise DeclutrConfigError(

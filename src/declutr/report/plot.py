@@ -70,11 +70,10 @@ def training_curve(run_dir: Path, metric: str) -> list[tuple[int, float]]:
     return sorted(points)
 
 
-def plot_training_curve(run_dir: Path, metric: str, path: Path, title: str, ylabel: str,
+def plot_training_curve(points: Sequence[tuple[int, float]], path: Path, title: str, ylabel: str,
                         reference: tuple[str, float] | None = None) -> Path | None:
-    """``metric`` against the step (:func:`training_curve`), with an optional ``(label, value)`` horizontal reference
-    line; ``None`` if no log has the metric."""
-    points = training_curve(run_dir, metric)
+    """``(step, value)`` points (:func:`training_curve`) as a line, with an optional ``(label, value)`` horizontal
+    reference line; ``None`` if there are no points."""
     if not points:
         return None
     plt = _pyplot()

@@ -229,14 +229,15 @@ def _base_section(layout: Layout, assets: Path, doc: Path, corpus: Path | None) 
         return lines + ["The base run has not finished.", ""]
     entropy = unigram_entropy(corpus) if corpus is not None else None
     reference = ("corpus unigram entropy", entropy) if entropy is not None else None
-    curve = plot_training_curve(layout.base, "train/mlm_loss", assets / "mlm_loss.png", "MLM pretraining of the base",
+    points = training_curve(layout.base, "train/mlm_loss")
+    curve = plot_training_curve(points, assets / "mlm_loss.png", "MLM pretraining of the base",
                                 "MLM loss (cross-entropy, nats)", reference)
     speed = f" ({result.tokens_per_s:,.0f} tokens/s)" if result.tokens_per_s else ""
     lines += [f"{result.steps} steps in {result.seconds / 60:.1f} min{speed}. "
               f"STS-B test, mean pooling: {result.before.get('stsb_test', float('nan')):.2f} at random init → "
               f"{result.after.get('stsb_test', float('nan')):.2f} after MLM pretraining (dev "
               f"{result.before.get('stsb_dev', float('nan')):.2f} → {result.after.get('stsb_dev', float('nan')):.2f}).", ""]
-    losses = [value for _, value in training_curve(layout.base, "train/mlm_loss")]
+    losses = [value for _, value in points]
     if losses and entropy is not None:
         tail = losses[-max(1, len(losses) // 10):]
         lines += [f"MLM loss over the last 10% of logged steps: {sum(tail) / len(tail):.2f} nats. Predicting every "
@@ -286,13 +287,9 @@ def _times_section(layout: Layout) -> list[str]:
              "count); job minutes add up each job's own time, which jobs run side by side "
              "(`reproduce.parallel`) stretch when they share few cores.", "",
              "| stage | jobs | wall time (min) | job minutes |", "|---|---|---|---|"]
-    for stage in STAGES:
-        members = stages.get(stage, [])
-        if members:
-            lines.append(f"| {stage} | {len(members)} | {busy_seconds(members) / 60:.1f} | "
-                         f"{sum(j['seconds'] for j in members) / 60:.1f} |")
-    if jobs:
-        lines.append(f"| all | {len(jobs)} | {busy_seconds(jobs) / 60:.1f} | {sum(j['seconds'] for j in jobs) / 60:.1f} |")
+    groups = [(stage, stages[stage]) for stage in STAGES if stage in stages] + ([("all", jobs)] if jobs else [])
+    lines += [f"| {label} | {len(members)} | {busy_seconds(members) / 60:.1f} | "
+              f"{sum(j['seconds'] for j in members) / 60:.1f} |" for label, members in groups]
     lines += ["", "Every job, with the command it ran (`<out>`: the output folder):", "", "| job | min | command |",
               "|---|---|---|"]
     lines += [f"| {job['job']} | {job['seconds'] / 60:.1f} | `{job['command'].replace(str(layout.root), '<out>')}` |"
