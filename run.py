@@ -9,7 +9,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-import declutr.resolvers  # noqa: F401  (registers ${minilm_path:} and friends)
+import declutr.config.resolvers  # noqa: F401  (registers ${minilm_path:} and friends)
 import declutr.tasks
 from declutr.errors import DeclutrConfigError, DeclutrRunError
 

@@ -32,7 +32,7 @@ from declutr.data.prepare import add_token_ids
 from declutr.data.spans import SpanSampler
 from declutr.data.stream import SKIPPED_SHORT, DocumentStream
 from declutr.data.token_shards import MANIFEST, corpus_sources, has_token_ids_of, tokenizer_identity
-from declutr.model.encoder import load_tokenizer
+from declutr.model.huggingface import load_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -99,7 +99,7 @@ def main() -> None:
     torch.set_num_threads(1)  # as in a DataLoader worker
 
     if args.tokenizer is None:
-        from declutr.resolvers import _minilm_path  # (needs omegaconf: pass --tokenizer where it is missing)
+        from declutr.config.resolvers import _minilm_path  # (needs omegaconf: pass --tokenizer where it is missing)
 
         args.tokenizer = _minilm_path()
     tokenizer = load_tokenizer(args.tokenizer)

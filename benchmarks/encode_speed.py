@@ -22,7 +22,7 @@ import torch
 from sentence_transformers import SentenceTransformer
 
 from declutr import Encoder
-from declutr.resolvers import _minilm_path
+from declutr.config.resolvers import _minilm_path
 
 STSB = Path(os.environ.get("DECLUTR_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data")) \
     / "eval" / "stsb" / "senteval_tok_lower"

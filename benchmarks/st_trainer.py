@@ -134,8 +134,8 @@ def main() -> None:
     from torch.utils.data import SequentialSampler
     from transformers import PrinterCallback
 
-    from declutr.instantiate import build
-    from declutr.model.encoder import load_tokenizer
+    from declutr.config.instantiate import build
+    from declutr.model.huggingface import load_tokenizer
     from declutr.tasks.train import build_datamodule
 
     overrides = ["data.batch_size=16", *benchmark_overrides(args.device, args.model_dir), "model.mlm_weight=0",

@@ -1,7 +1,7 @@
 """What the training benchmarks share: the composed config, real batches from the corpus, a step timer,
 peak memory and a description of the machine. Not a benchmark itself (``train_step.py``, ``st_trainer.py``).
 
-Everything is built the way ``task=train`` builds it (``conf/`` composed by Hydra, ``declutr.instantiate.build``),
+Everything is built the way ``task=train`` builds it (``conf/`` composed by Hydra, ``declutr.config.instantiate.build``),
 so a benchmark measures the real training step and follows any config key, GradCache's included.
 """
 
@@ -24,7 +24,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-import declutr.resolvers  # noqa: F401  (registers ${minilm_path:})
+import declutr.config.resolvers  # noqa: F401  (registers ${minilm_path:})
 from declutr.data.datamodule import DeCLUTRDataModule
 from declutr.model.chunked import plan_chunks
 

@@ -14,8 +14,8 @@ import torch
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
+from declutr.config.resolvers import _minilm_path
 from declutr.data.prepare import prepare_corpus
-from declutr.resolvers import _minilm_path
 from tests.helpers.configs import compose_config
 from tests.helpers.paths import STATE_UNION
 
@@ -34,7 +34,7 @@ def seeded_rngs():
 
 @pytest.fixture(scope="session")
 def tokenizer():
-    from declutr.model.encoder import load_tokenizer
+    from declutr.model.huggingface import load_tokenizer
 
     return load_tokenizer(_minilm_path())
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from declutr import Encoder
+from declutr.config.resolvers import _minilm_path
 from declutr.errors import DeclutrConfigError
 from declutr.model.pooling import mean_pool
-from declutr.resolvers import _minilm_path
 
 TEXTS = ["The cat sat on the mat.", "A considerably longer sentence, with many more words in it than any other here.",
          "Hi", "", "Stocks fell sharply on Monday after the report.", "A man is playing a guitar."]

@@ -13,10 +13,10 @@ import numpy as np
 import torch
 from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM
 
-from declutr.checkpoint_io import load_checkpoint
-from declutr.embedding import embed_texts, window_length
 from declutr.errors import DeclutrConfigError
-from declutr.model.encoder import load_tokenizer
+from declutr.files.checkpoints import load_checkpoint
+from declutr.model.embedding import embed_texts, window_length
+from declutr.model.huggingface import load_tokenizer
 from declutr.model.word_embeddings import WordEmbeddingBody
 
 REPRESENTATIONS = ("last_layer", "word_embeddings")  # what Encoder mean-pools

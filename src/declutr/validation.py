@@ -10,7 +10,7 @@ from declutr.data.accounting import totals_by_reason
 from declutr.data.spans import SpanSampler
 from declutr.encoder import looks_local_path
 from declutr.errors import DeclutrConfigError
-from declutr.model.encoder import encoder_config
+from declutr.model.huggingface import encoder_config
 
 # Architectures whose position ids start after the padding id (RoBERTa's), so max_position_embeddings - pad - 1 fit.
 PADDING_OFFSET_POSITIONS = ("roberta", "roberta-prelayernorm", "xlm-roberta", "xlm-roberta-xl", "camembert")

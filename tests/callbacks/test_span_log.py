@@ -10,8 +10,8 @@ import pytest
 from lightning.pytorch.loggers import CSVLogger
 
 from declutr.callbacks.span_log import TABLE_COLUMNS, SpanLog
-from declutr.git_commit import git_commit
-from declutr.instantiate import build
+from declutr.config.instantiate import build
+from declutr.report.git_commit import git_commit
 from declutr.tasks.train import run
 from tests.helpers.runs import FAST
 from tests.helpers.wandb_log import history_values, run_tags

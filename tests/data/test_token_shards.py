@@ -24,7 +24,7 @@ from declutr.data.token_shards import (
     write_token_shard,
 )
 from declutr.errors import DeclutrConfigError
-from declutr.model.encoder import load_tokenizer
+from declutr.model.huggingface import load_tokenizer
 from tests.helpers.paths import STATE_UNION
 
 PAPER = SpanSampler(num_anchors=2, num_positives=2, min_span_len=32, max_span_len=512)  # documents need 2,048 tokens

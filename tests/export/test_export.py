@@ -8,7 +8,7 @@ import torch
 from declutr.errors import DeclutrConfigError
 from declutr.export import TrainingRecord, write_export
 from declutr.export.model_card import render_model_card
-from declutr.model.encoder import load_masked_lm
+from declutr.model.huggingface import load_masked_lm
 from tests.helpers.model import TINY
 
 RECORD = TrainingRecord(base_model="sentence-transformers/all-MiniLM-L6-v2", corpus=["corpus/a.jsonl", "corpus/b.txt"],

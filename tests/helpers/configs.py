@@ -9,7 +9,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-import declutr.resolvers  # noqa: F401  (registers the resolvers conf/ interpolates)
+import declutr.config.resolvers  # noqa: F401  (registers the resolvers conf/ interpolates)
 from tests.helpers.paths import DATA_DIR, ROOT
 
 

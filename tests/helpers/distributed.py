@@ -7,10 +7,10 @@ from functools import partial
 import numpy as np
 import torch
 
+from declutr.config.resolvers import _minilm_path
 from declutr.data.collate import DeCLUTRCollator
-from declutr.model.encoder import load_tokenizer
+from declutr.model.huggingface import load_tokenizer
 from declutr.model.module import DeCLUTRModule
-from declutr.resolvers import _minilm_path
 from tests.helpers.model import TINY
 
 A, P = 2, 2  # anchors per document, positives per anchor

@@ -9,8 +9,8 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from declutr.model.encoder import load_masked_lm, load_tokenizer
-from declutr.resolvers import _minilm_path
+from declutr.config.resolvers import _minilm_path
+from declutr.model.huggingface import load_masked_lm, load_tokenizer
 from tests.helpers.paths import DATA_DIR, ROOT
 
 SAMPLES = DATA_DIR / "eval" / "format-samples"

@@ -2,7 +2,7 @@
 
 import torch
 
-from declutr.resolvers import _minilm_path
+from declutr.config.resolvers import _minilm_path
 
 TINY = {"name_or_path": _minilm_path(), "random_init": True,
         "config_overrides": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,

@@ -5,8 +5,8 @@ import pytest
 import torch
 from transformers import AutoModel
 
-from declutr.checkpoint_io import load_checkpoint
 from declutr.errors import DeclutrNumericalError
+from declutr.files.checkpoints import load_checkpoint
 from declutr.tasks.train import run
 from tests.helpers.paths import STATE_UNION
 

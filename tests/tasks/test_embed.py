@@ -7,8 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from declutr import Encoder
+from declutr.config.resolvers import _minilm_path
 from declutr.errors import DeclutrConfigError
-from declutr.resolvers import _minilm_path
 from declutr.tasks.embed import run
 
 TEXTS = ["A man is playing a guitar.", "", "The stock market fell sharply on Monday after weak earnings reports.",

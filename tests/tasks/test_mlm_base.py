@@ -8,9 +8,9 @@ import pytest
 import torch
 from transformers import AutoModelForMaskedLM
 
+from declutr.config.resolvers import _minilm_path
 from declutr.errors import DeclutrConfigError
-from declutr.model.encoder import load_tokenizer
-from declutr.resolvers import _minilm_path
+from declutr.model.huggingface import load_tokenizer
 from declutr.tasks import prepare, train
 from tests.helpers.paths import DATA_DIR, STATE_UNION
 

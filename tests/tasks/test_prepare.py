@@ -2,9 +2,9 @@
 
 import pytest
 
+from declutr.config.instantiate import build
 from declutr.data.token_shards import TokenShard
-from declutr.instantiate import build
-from declutr.model.encoder import load_tokenizer
+from declutr.model.huggingface import load_tokenizer
 from declutr.tasks import prepare, train
 
 

@@ -20,12 +20,12 @@ import lightning as L
 import numpy as np
 import torch
 
+from declutr.config.instantiate import build
 from declutr.data.spans import SpanSampler
 from declutr.data.token_shards import tokenize_document
-from declutr.embedding import embed_texts
 from declutr.encoder import Encoder
-from declutr.instantiate import build
-from declutr.model.encoder import load_tokenizer
+from declutr.model.embedding import embed_texts
+from declutr.model.huggingface import load_tokenizer
 from declutr.tasks import train
 from tests.helpers.paths import CORPUS, DATA_DIR, STATE_UNION
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from declutr.git_commit import git_commit
+from declutr.report.git_commit import git_commit
 from tests.helpers.paths import DATA_DIR
 from tests.helpers.runs import run_py
 from tests.helpers.wandb_log import config_values, run_tags

@@ -7,10 +7,10 @@ from functools import partial
 
 import lightning as L
 
-from declutr.embedding import embed_texts
 from declutr.errors import DeclutrConfigError
 from declutr.eval.suite import EvalSuite
 from declutr.eval.task import EvalTask
+from declutr.model.embedding import embed_texts
 
 
 class EmbeddingEvalCallback(L.Callback):

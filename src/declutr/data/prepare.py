@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-from declutr.atomic import atomic_path, write_text_atomically
 from declutr.data.token_shards import (
     IDS_SUFFIX,
     MANIFEST,
@@ -31,6 +30,7 @@ from declutr.data.token_shards import (
     write_token_shard,
 )
 from declutr.errors import DeclutrConfigError
+from declutr.files.atomic import atomic_path, write_text_atomically
 
 PREPARE_FORMAT = 2  # bump when the splitting/cleaning changes, so stale prepared corpora are detected
 WIKI_TITLE = re.compile(r"^ = ([^=].*?) = $")

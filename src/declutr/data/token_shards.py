@@ -27,8 +27,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-from declutr.atomic import atomic_path
 from declutr.errors import DeclutrConfigError
+from declutr.files.atomic import atomic_path
 
 DATA_FORMATS = ("auto", "text", "tokens")
 TEXT_SUFFIX, IDS_SUFFIX, OFFSETS_SUFFIX = ".jsonl.gz", ".ids.bin", ".offsets.npy"

@@ -7,8 +7,8 @@ import io
 import json
 from pathlib import Path
 
-from declutr.atomic import write_text_atomically
 from declutr.eval.suite import SuiteResult
+from declutr.files.atomic import write_text_atomically
 
 AVERAGE_NAMES = {"sts": "STS avg", "transfer": "transfer avg"}
 AVERAGE_METRICS = {"sts": "spearman", "transfer": "accuracy"}

@@ -12,11 +12,11 @@ import os
 import shutil
 from pathlib import Path
 
-from declutr.embedding import window_length
 from declutr.errors import DeclutrConfigError
 from declutr.export.model_card import render_model_card
 from declutr.export.provenance import RECORD_FILE, TrainingRecord
 from declutr.export.st_layout import st_layout
+from declutr.model.embedding import window_length
 
 
 def write_export(model, tokenizer, target: str | Path, record: TrainingRecord, window: int | None = None,
@@ -24,7 +24,7 @@ def write_export(model, tokenizer, target: str | Path, record: TrainingRecord, w
     """Write ``model`` (any ``PreTrainedModel``; a masked LM keeps its head) and ``tokenizer`` to ``target``.
 
     ``window`` is the truncation length written for sentence-transformers (default: the tokenizer's limit,
-    at most 512, as :func:`~declutr.embedding.embed_texts` uses); ``record`` feeds the model card.
+    at most 512, as :func:`~declutr.model.embedding.embed_texts` uses); ``record`` feeds the model card.
 
     Everything goes to a temporary sibling folder first, which then replaces ``target``: a crash never
     leaves half an export. An existing ``target`` is replaced only with ``overwrite`` and only if it is

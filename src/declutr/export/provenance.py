@@ -14,8 +14,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-import declutr.resolvers  # noqa: F401  (saved configs refer to ${minilm_path:} and friends)
-from declutr.checkpoint_io import load_checkpoint
+import declutr.config.resolvers  # noqa: F401  (saved configs refer to ${minilm_path:} and friends)
+from declutr.files.checkpoints import load_checkpoint
 
 RECORD_FILE = "declutr_training.json"
 

@@ -16,7 +16,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from declutr.errors import DeclutrConfigError, DeclutrNumericalError
 from declutr.model.chunked import encode_in_chunks, plan_chunks
 from declutr.model.distributed import all_gather_with_grad, all_reduce_sum, on_every_rank, world_size
-from declutr.model.encoder import load_masked_lm, mlm_head
+from declutr.model.huggingface import load_masked_lm, mlm_head
 from declutr.model.losses import masked_lm_loss, nt_xent_loss
 from declutr.model.pooling import mean_pool
 
@@ -58,7 +58,7 @@ def _grad_cache_chunk_size(grad_cache: Mapping | None) -> int | None:
 class DeCLUTRModule(L.LightningModule):
     """Continued pretraining with ``contrastive_weight * NT-Xent + mlm_weight * MLM``.
 
-    ``encoder`` holds the arguments of :func:`~declutr.model.encoder.load_masked_lm`; ``optimizer`` is a
+    ``encoder`` holds the arguments of :func:`~declutr.model.huggingface.load_masked_lm`; ``optimizer`` is a
     partial optimizer (Hydra ``_partial_: true``) taking the parameter groups; ``tokenizer`` is the
     encoder's (used by evaluation callbacks and saved with the model). Anchors and positives are each
     encoded in length-sorted chunks of ``chunk_size`` rows (``None``: all at once); ``grad_cache`` =

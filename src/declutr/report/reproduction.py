@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from declutr.atomic import write_text_atomically
 from declutr.data.token_shards import unigram_entropy
+from declutr.files.atomic import write_text_atomically
 from declutr.report.aggregate import Group, Stat, group_runs
 from declutr.report.collect import find_runs, read_eval_scores
 from declutr.report.plot import plot_training_curve, training_curve

@@ -12,7 +12,7 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from declutr.atomic import write_text_atomically
+from declutr.files.atomic import write_text_atomically
 
 RESULTS_FILE = "results.json"
 ERROR_FILE = "error.txt"

@@ -19,9 +19,9 @@ import numpy as np
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
-from declutr.atomic import atomic_path
 from declutr.encoder import Encoder
 from declutr.errors import DeclutrConfigError
+from declutr.files.atomic import atomic_path
 
 INPUTS = (".txt", ".jsonl")
 

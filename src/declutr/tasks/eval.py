@@ -16,11 +16,11 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from declutr.config.instantiate import build
 from declutr.encoder import Encoder
 from declutr.errors import DeclutrConfigError
 from declutr.eval.report import format_table, write_results
 from declutr.eval.suite import EvalSuite
-from declutr.instantiate import build
 
 
 def run(cfg: DictConfig) -> dict:

@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 
 from declutr.data.prepare import PREPARE_FORMAT, add_token_ids, prepare_corpus, remove_prepared
 from declutr.data.token_shards import MANIFEST, has_token_ids_of, tokenizer_identity
-from declutr.model.encoder import load_tokenizer
+from declutr.model.huggingface import load_tokenizer
 
 
 def run(cfg: DictConfig) -> dict:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from declutr.atomic import write_text_atomically
 from declutr.errors import DeclutrConfigError
+from declutr.files.atomic import write_text_atomically
 from declutr.report.aggregate import baseline_groups, group_runs
 from declutr.report.collect import Run, find_runs, varied_keys
 from declutr.report.plot import plot_setting

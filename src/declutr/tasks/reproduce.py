@@ -33,8 +33,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from declutr.atomic import write_text_atomically
 from declutr.errors import DeclutrConfigError, DeclutrRunError
+from declutr.files.atomic import write_text_atomically
 from declutr.report.reproduction import STAGES, Layout, write_reproduction
 from declutr.report.results import OK, read_result
 

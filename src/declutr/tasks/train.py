@@ -26,15 +26,15 @@ from omegaconf import DictConfig, OmegaConf
 from declutr.callbacks.document_log import DocumentLog
 from declutr.callbacks.interrupt import CheckpointOnInterrupt
 from declutr.callbacks.throughput import TokenThroughput
-from declutr.checkpoint_io import load_checkpoint
+from declutr.config.instantiate import build
 from declutr.data.datamodule import DeCLUTRDataModule
-from declutr.embedding import embed_texts
 from declutr.errors import DeclutrConfigError
 from declutr.eval.sts import STSBenchmark
 from declutr.export import training_record, write_export
-from declutr.git_commit import git_commit
-from declutr.instantiate import build
-from declutr.model.encoder import load_tokenizer
+from declutr.files.checkpoints import load_checkpoint
+from declutr.model.embedding import embed_texts
+from declutr.model.huggingface import load_tokenizer
+from declutr.report.git_commit import git_commit
 from declutr.report.results import FAILED, OK, RunResult, write_failure, write_result
 from declutr.validation import (
     check_corpus_has_usable_document,

@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from declutr.embedding import embed_texts
+from declutr.config.resolvers import _minilm_path
 from declutr.errors import DeclutrConfigError
-from declutr.model.encoder import load_masked_lm
+from declutr.model.embedding import embed_texts
+from declutr.model.huggingface import load_masked_lm
 from declutr.model.pooling import mean_pool
-from declutr.resolvers import _minilm_path
 
 TEXTS = ["a short one", "a considerably longer sentence with many more words in it than the others", "mid length text",
          "x", "another sentence of middling size here"]

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from declutr.checkpoint_io import AtomicCheckpointIO, load_checkpoint
 from declutr.errors import DeclutrConfigError
+from declutr.files.checkpoints import AtomicCheckpointIO, load_checkpoint
 
 
 def test_a_failed_write_leaves_the_previous_checkpoint_intact(tmp_path):

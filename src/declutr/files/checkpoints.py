@@ -9,8 +9,8 @@ from typing import Any
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from declutr.atomic import atomic_path
 from declutr.errors import DeclutrConfigError
+from declutr.files.atomic import atomic_path
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -1,0 +1,1 @@
+"""Hydra and OmegaConf helpers: building objects from configs, and the resolvers conf/ uses."""
