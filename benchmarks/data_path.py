@@ -31,8 +31,8 @@ from declutr.data.documents import resolve_files
 from declutr.data.prepare import add_token_ids
 from declutr.data.spans import SpanSampler
 from declutr.data.stream import SKIPPED_SHORT, DocumentStream
-from declutr.data.token_shards import MANIFEST, corpus_sources, has_token_ids_of, tokenizer_identity
-from declutr.model.huggingface import load_tokenizer
+from declutr.data.token_shards import MANIFEST, corpus_sources, has_token_ids_of
+from declutr.tokenizer import load_tokenizer, tokenizer_identity
 
 ROOT = Path(__file__).resolve().parents[1]
 

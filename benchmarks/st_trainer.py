@@ -135,8 +135,8 @@ def main() -> None:
     from transformers import PrinterCallback
 
     from declutr.config.instantiate import build
-    from declutr.model.huggingface import load_tokenizer
     from declutr.tasks.train import build_datamodule
+    from declutr.tokenizer import load_tokenizer
 
     overrides = ["data.batch_size=16", *benchmark_overrides(args.device, args.model_dir), "model.mlm_weight=0",
                  "data.sampler.num_positives=1", f"trainer.precision={args.precision}", *args.overrides]

@@ -81,8 +81,8 @@ def expand(overrides: list[str]) -> list[list[str]]:
 def measure(overrides: list[str], steps: int, warmup: int, threads: int | None) -> dict:
     """One configuration, in this process: the timed steps' measurements."""
     from declutr.config.instantiate import build
-    from declutr.model.huggingface import load_tokenizer
     from declutr.tasks.train import build_datamodule
+    from declutr.tokenizer import load_tokenizer
 
     if threads:
         torch.set_num_threads(threads)

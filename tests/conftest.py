@@ -34,7 +34,7 @@ def seeded_rngs():
 
 @pytest.fixture(scope="session")
 def tokenizer():
-    from declutr.model.huggingface import load_tokenizer
+    from declutr.tokenizer import load_tokenizer
 
     return load_tokenizer(_minilm_path())
 

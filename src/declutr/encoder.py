@@ -16,8 +16,9 @@ from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM
 from declutr.errors import DeclutrConfigError
 from declutr.files.checkpoints import load_checkpoint
 from declutr.model.embedding import embed_texts, window_length
-from declutr.model.huggingface import load_tokenizer
+from declutr.model.huggingface import looks_local_path
 from declutr.model.word_embeddings import WordEmbeddingBody
+from declutr.tokenizer import load_tokenizer
 
 REPRESENTATIONS = ("last_layer", "word_embeddings")  # what Encoder mean-pools
 SOURCES = "a run folder (with model/), a .ckpt file, a model folder with config.json, or a Hugging Face model name"
@@ -129,9 +130,6 @@ def _load_checkpoint(path: Path):
                                  "pass the run's model/ folder instead (it holds the tokenizer).") from None
 
 
-def looks_local_path(name: str) -> bool:
-    """Whether ``name`` is meant as a local path: a hub name is ``name`` or ``owner/name``."""
-    return name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
 
 
 def _device(device: str | torch.device | None) -> torch.device:

@@ -15,16 +15,9 @@ from declutr.data.collate import DeCLUTRCollator
 from declutr.data.documents import read_documents, resolve_files
 from declutr.data.spans import SpanSampler
 from declutr.data.stream import DocumentStream
-from declutr.data.token_shards import (
-    TokenShard,
-    corpus_sources,
-    ids_dtype,
-    tokenizer_identity,
-    unigram_entropy,
-    write_token_shard,
-)
+from declutr.data.token_shards import TokenShard, corpus_sources, ids_dtype, unigram_entropy, write_token_shard
 from declutr.errors import DeclutrConfigError
-from declutr.model.huggingface import load_tokenizer
+from declutr.tokenizer import load_tokenizer, tokenizer_identity
 from tests.helpers.paths import STATE_UNION
 
 PAPER = SpanSampler(num_anchors=2, num_positives=2, min_span_len=32, max_span_len=512)  # documents need 2,048 tokens

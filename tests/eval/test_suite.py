@@ -9,9 +9,8 @@ import pytest
 from declutr.errors import DeclutrConfigError
 from declutr.eval.classifier import Protocol
 from declutr.eval.embedding_cache import CachedEmbedder
-from declutr.eval.report import format_table, write_results
 from declutr.eval.sts import SICKRelatedness, STSBenchmark, STSYear
-from declutr.eval.suite import EvalSuite
+from declutr.eval.suite import EvalSuite, format_table, write_results
 from declutr.eval.transfer import BinaryClassification
 from tests.helpers.eval_data import write_sts_dir
 from tests.helpers.paths import DATA_DIR, STSB_DIR

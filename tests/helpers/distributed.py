@@ -9,8 +9,8 @@ import torch
 
 from declutr.config.resolvers import _minilm_path
 from declutr.data.collate import DeCLUTRCollator
-from declutr.model.huggingface import load_tokenizer
 from declutr.model.module import DeCLUTRModule
+from declutr.tokenizer import load_tokenizer
 from tests.helpers.model import TINY
 
 A, P = 2, 2  # anchors per document, positives per anchor

@@ -10,7 +10,8 @@ import torch
 from omegaconf import OmegaConf
 
 from declutr.config.resolvers import _minilm_path
-from declutr.model.huggingface import load_masked_lm, load_tokenizer
+from declutr.model.huggingface import load_masked_lm
+from declutr.tokenizer import load_tokenizer
 from tests.helpers.paths import DATA_DIR, ROOT
 
 SAMPLES = DATA_DIR / "eval" / "format-samples"

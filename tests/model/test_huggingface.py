@@ -5,8 +5,7 @@ import torch
 
 from declutr.config.resolvers import _minilm_path
 from declutr.errors import DeclutrConfigError
-from declutr.model.huggingface import encoder_config, load_masked_lm, mlm_head
-from declutr.validation import model_max_tokens
+from declutr.model.huggingface import encoder_config, load_masked_lm, mlm_head, model_max_tokens
 
 PRE_LN = {"model_type": "roberta-prelayernorm", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
           "intermediate_size": 128, "max_position_embeddings": 514}

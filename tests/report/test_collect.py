@@ -1,7 +1,6 @@
 """Finding a sweep's training jobs, their overrides, outcomes and evaluation-suite scores."""
 
-from declutr.eval.report import write_results
-from declutr.eval.suite import SuiteResult
+from declutr.eval.suite import SuiteResult, write_results
 from declutr.eval.task import Score
 from declutr.report.collect import INCOMPLETE, find_runs, parse_overrides, read_eval_scores, varied_keys
 from declutr.report.results import FAILED, OK

@@ -4,8 +4,7 @@ findings, the base's loss curve, wall times and commands, all from run folders l
 import json
 
 from declutr.data.token_shards import unigram_entropy
-from declutr.eval.report import write_results
-from declutr.eval.suite import SuiteResult
+from declutr.eval.suite import SuiteResult, write_results
 from declutr.eval.task import Score
 from declutr.report.aggregate import Stat
 from declutr.report.reproduction import Layout, verdict, write_reproduction

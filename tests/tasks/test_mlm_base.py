@@ -10,8 +10,8 @@ from transformers import AutoModelForMaskedLM
 
 from declutr.config.resolvers import _minilm_path
 from declutr.errors import DeclutrConfigError
-from declutr.model.huggingface import load_tokenizer
 from declutr.tasks import prepare, train
+from declutr.tokenizer import load_tokenizer
 from tests.helpers.paths import DATA_DIR, STATE_UNION
 
 # A few steps of the real recipe on short windows; the checkpoint callback saves last.ckpt every 3 steps.

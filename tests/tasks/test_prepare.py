@@ -4,8 +4,8 @@ import pytest
 
 from declutr.config.instantiate import build
 from declutr.data.token_shards import TokenShard
-from declutr.model.huggingface import load_tokenizer
 from declutr.tasks import prepare, train
+from declutr.tokenizer import load_tokenizer
 
 
 def test_prepare_is_idempotent_and_guards_its_settings(make_config, raw_corpus, tmp_path, capsys):

@@ -22,11 +22,10 @@ import torch
 
 from declutr.config.instantiate import build
 from declutr.data.spans import SpanSampler
-from declutr.data.token_shards import tokenize_document
 from declutr.encoder import Encoder
 from declutr.model.embedding import embed_texts
-from declutr.model.huggingface import load_tokenizer
 from declutr.tasks import train
+from declutr.tokenizer import load_tokenizer, tokenize_document
 from tests.helpers.paths import CORPUS, DATA_DIR, STATE_UNION
 
 TRAINED_ON = sorted(STATE_UNION.glob("*.txt"))

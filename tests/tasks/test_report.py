@@ -6,8 +6,7 @@ from pathlib import Path
 import pytest
 
 from declutr.errors import DeclutrConfigError
-from declutr.eval.report import write_results
-from declutr.eval.suite import SuiteResult
+from declutr.eval.suite import SuiteResult, write_results
 from declutr.eval.task import Score
 from declutr.report.results import FAILED
 from declutr.tasks.report import run

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from lightning.pytorch.loggers import WandbLogger
 
-from declutr.data.collate import special_token_template
+from declutr.tokenizer import special_token_template
 
 TABLE_COLUMNS = ["step", "document", "anchor", "anchor tokens", "positive", "positive tokens"]
 

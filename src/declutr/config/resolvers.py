@@ -12,7 +12,6 @@ def _minilm_path() -> str:
 
 def register() -> None:
     OmegaConf.register_new_resolver("minilm_path", _minilm_path, use_cache=True, replace=True)
-    OmegaConf.register_new_resolver("mul", lambda *xs: __import__("math").prod(xs), replace=True)
 
 
 register()

@@ -9,16 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-
-def pad(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad to the longest sequence: ``(input_ids, attention_mask)``, both ``(n, max_len)`` int64."""
-    length = max((len(s) for s in sequences), default=0)
-    ids = np.full((len(sequences), length), pad_id, dtype=np.int64)
-    mask = np.zeros((len(sequences), length), dtype=np.int64)
-    for row, seq in enumerate(sequences):
-        ids[row, : len(seq)] = seq
-        mask[row, : len(seq)] = 1
-    return torch.from_numpy(ids), torch.from_numpy(mask)
+from declutr.tokenizer import pad, special_token_template
 
 
 def mask_tokens(
@@ -40,20 +31,6 @@ def mask_tokens(
     randomised = chosen & (roll >= 0.8) & (roll < 0.9)
     masked[randomised] = torch.randint(vocab_size, input_ids.shape, generator=generator)[randomised]
     return masked, labels
-
-
-def special_token_template(tokenizer) -> tuple[np.ndarray, np.ndarray]:
-    """The ids a tokenizer puts before and after a single sequence (``[CLS]``/``[SEP]``, ``<s>``/``</s>``).
-
-    Read off by encoding a probe word with and without special tokens, so it works for any tokenizer
-    whose single-sequence template is ``prefix + ids + suffix``.
-    """
-    plain = tokenizer.encode("hello", add_special_tokens=False)
-    full = tokenizer.encode("hello", add_special_tokens=True)
-    for start in range(len(full) - len(plain) + 1):
-        if full[start : start + len(plain)] == plain:
-            return np.asarray(full[:start], dtype=np.int64), np.asarray(full[start + len(plain) :], dtype=np.int64)
-    raise ValueError(f"Cannot find where {type(tokenizer).__name__} puts its special tokens.")
 
 
 class DeCLUTRCollator:

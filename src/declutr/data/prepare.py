@@ -25,12 +25,11 @@ from declutr.data.token_shards import (
     TEXT_SUFFIX,
     ids_dtype,
     token_ids_section,
-    tokenize_document,
-    tokenizer_identity,
     write_token_shard,
 )
 from declutr.errors import DeclutrConfigError
 from declutr.files.atomic import atomic_path, write_text_atomically
+from declutr.tokenizer import tokenize_document, tokenizer_identity
 
 PREPARE_FORMAT = 2  # bump when the splitting/cleaning changes, so stale prepared corpora are detected
 WIKI_TITLE = re.compile(r"^ = ([^=].*?) = $")

@@ -26,7 +26,8 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from declutr.data.documents import read_documents
 from declutr.data.spans import SpanSampler
-from declutr.data.token_shards import TokenShard, tokenize_document
+from declutr.data.token_shards import TokenShard
+from declutr.tokenizer import tokenize_document
 
 SKIPPED_SHORT = "too_short"
 

@@ -15,7 +15,6 @@ the wrong ids. Document ``i`` keeps the key that the text path gives line ``i + 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections import Counter
@@ -29,22 +28,11 @@ import numpy as np
 
 from declutr.errors import DeclutrConfigError
 from declutr.files.atomic import atomic_path
+from declutr.tokenizer import tokenizer_identity
 
 DATA_FORMATS = ("auto", "text", "tokens")
 TEXT_SUFFIX, IDS_SUFFIX, OFFSETS_SUFFIX = ".jsonl.gz", ".ids.bin", ".offsets.npy"
 MANIFEST = "manifest.json"
-
-
-def tokenize_document(tokenizer, text: str) -> list[int]:
-    """A document's ids, as both paths hold them: the whole text at once, no special tokens (the collator adds those)."""
-    return tokenizer(text, add_special_tokens=False, return_attention_mask=False, verbose=False)["input_ids"]
-
-
-def tokenizer_identity(tokenizer) -> dict:
-    """``{"name", "vocab_size", "vocab_sha256"}``: what must match for stored ids to mean the same tokens."""
-    vocab = json.dumps(sorted(tokenizer.get_vocab().items()), ensure_ascii=False)
-    return {"name": str(tokenizer.name_or_path), "vocab_size": len(tokenizer),
-            "vocab_sha256": hashlib.sha256(vocab.encode("utf-8")).hexdigest()}
 
 
 def same_vocabulary(recorded: dict, current: dict) -> bool:

@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from declutr.errors import DeclutrConfigError
 from declutr.model.pooling import mean_pool
+from declutr.tokenizer import pad, special_token_template
 
 LONG_TEXTS = ("truncate", "chunk")
 
@@ -31,7 +32,7 @@ def _sequences(tokenizer, texts: list[str], window: int, long_texts: str) -> tup
         ids = tokenizer(texts, truncation=True, max_length=window, return_attention_mask=False,
                         return_token_type_ids=False)["input_ids"]
         return ids, list(range(len(texts)))
-    prefix, suffix = _special_affixes(tokenizer)
+    prefix, suffix = (ids.tolist() for ids in special_token_template(tokenizer))
     step = window - len(prefix) - len(suffix)
     if step < 1:
         raise DeclutrConfigError(f"max_length={window} leaves no room for text next to the special tokens: raise it.")
@@ -43,25 +44,6 @@ def _sequences(tokenizer, texts: list[str], window: int, long_texts: str) -> tup
             sequences.append(prefix + ids[start : start + step] + suffix)
             owners.append(owner)
     return sequences, owners
-
-
-def _special_affixes(tokenizer) -> tuple[list[int], list[int]]:
-    """The special token ids the tokenizer puts before and after a single text (``[CLS]``/``[SEP]``,
-    ``<s>``/``</s>``), read off a probe since transformers 5 tokenizers take no pre-tokenised ids."""
-    plain = tokenizer("a", add_special_tokens=False)["input_ids"]
-    full = tokenizer("a")["input_ids"]
-    start = next(i for i in range(len(full)) if full[i : i + len(plain)] == plain)
-    return full[:start], full[start + len(plain) :]
-
-
-def _pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded ``input_ids`` and ``attention_mask``, both ``(len(rows), longest)``."""
-    ids = torch.full((len(rows), max(map(len, rows))), pad_id, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for i, row in enumerate(rows):
-        ids[i, : len(row)] = torch.tensor(row)
-        mask[i, : len(row)] = 1
-    return ids, mask
 
 
 @torch.inference_mode()
@@ -94,7 +76,7 @@ def embed_texts(
     try:
         for start in tqdm(range(0, len(order), batch_size), desc="Embedding", unit="batch", disable=not show_progress):
             rows = order[start : start + batch_size]
-            ids, mask = _pad([sequences[i] for i in rows], tokenizer.pad_token_id)
+            ids, mask = pad([sequences[i] for i in rows], tokenizer.pad_token_id)
             ids, mask = ids.to(device), mask.to(device)
             hidden = body(input_ids=ids, attention_mask=mask).last_hidden_state
             pooled[rows] = mean_pool(hidden.float(), mask).cpu()

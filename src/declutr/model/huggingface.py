@@ -1,20 +1,16 @@
-"""Loading a Hugging Face masked-LM encoder and reaching its parts (body, MLM head)."""
+"""Hugging Face models: loading a masked-LM encoder, reaching its parts (body, MLM head), and the start-up checks
+of the model settings (the source folder, the positions a sequence may use)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer
+from transformers import AutoConfig, AutoModelForMaskedLM
 
 from declutr.errors import DeclutrConfigError
-
-
-def load_tokenizer(name_or_path: str, trust_remote_code: bool = False):
-    """A fast tokenizer for any HF model name or local folder."""
-    return AutoTokenizer.from_pretrained(str(name_or_path), trust_remote_code=trust_remote_code)
-
 
 # What a config built for another architecture keeps of the source's: its tokenizer's vocabulary and special ids.
 TOKENIZER_KEYS = ("vocab_size", "pad_token_id", "bos_token_id", "eos_token_id", "cls_token_id", "sep_token_id")
@@ -81,3 +77,57 @@ def mlm_head(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor] | None:
     if all(hasattr(model, n) for n in ("vocab_transform", "activation", "vocab_layer_norm", "vocab_projector")):
         return lambda h: model.vocab_projector(model.vocab_layer_norm(model.activation(model.vocab_transform(h))))
     return None
+
+
+# Architectures whose position ids start after the padding id (RoBERTa's), so max_position_embeddings - pad - 1 fit.
+PADDING_OFFSET_POSITIONS = ("roberta", "roberta-prelayernorm", "xlm-roberta", "xlm-roberta-xl", "camembert")
+
+
+def model_max_tokens(tokenizer, encoder: Mapping) -> int:
+    """Longest input (special tokens included) the encoder accepts."""
+    config = encoder_config(**encoder)
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions is not None and config.model_type in PADDING_OFFSET_POSITIONS:
+        positions -= config.pad_token_id + 1
+    limits = [positions, tokenizer.model_max_length]
+    return min(int(x) for x in limits if x is not None and x < 1_000_000)
+
+
+def check_spans_fit_model(sampler, tokenizer, encoder: Mapping) -> None:
+    """The sampler's longest sequence plus the special tokens fits the model's positions."""
+    special = tokenizer.num_special_tokens_to_add(pair=False)
+    limit = model_max_tokens(tokenizer, encoder)
+    if sampler.max_span_len + special > limit:
+        setting = sampler.LENGTH_SETTING
+        raise DeclutrConfigError(
+            f"{setting}={sampler.max_span_len} plus {special} special tokens exceeds the model's {limit} positions: "
+            f"set {setting}<={limit - special}."
+        )
+
+
+def check_encoder_source(encoder: Mapping) -> None:
+    """``model.encoder.name_or_path`` that is meant as a local folder must hold a model (``config.json``): a base
+    still to be trained, a typo or a run folder fail here, not deep inside Hugging Face's loader."""
+    name = str(encoder["name_or_path"])
+    path = Path(name).expanduser()
+    if not (path.exists() or looks_local_path(name)):
+        return  # a hub name
+    if (path / "config.json").is_file():
+        return
+    hint = ""
+    if (path / "model" / "config.json").is_file():
+        hint = f" It is a run folder: use {path / 'model'}."
+    elif path.name == "model" and (path.parent / "checkpoints" / "last.ckpt").is_file():
+        hint = (f" Its run stopped before the end: resume it with ckpt_path={path.parent / 'checkpoints' / 'last.ckpt'}"
+                " (and the run's own settings).")
+    what = "does not exist" if not path.exists() else "is not a model folder (no config.json)"
+    raise DeclutrConfigError(
+        f"model.encoder.name_or_path={name} {what}.{hint} Pass a Hugging Face model name or a folder written by "
+        "save_pretrained or by training (<run>/model); the miniature's base is made by "
+        "`python run.py experiment=mlm_base`."
+    )
+
+
+def looks_local_path(name: str) -> bool:
+    """Whether ``name`` is meant as a local path: a hub name is ``name`` or ``owner/name``."""
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name

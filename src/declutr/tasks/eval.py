@@ -19,8 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from declutr.config.instantiate import build
 from declutr.encoder import Encoder
 from declutr.errors import DeclutrConfigError
-from declutr.eval.report import format_table, write_results
-from declutr.eval.suite import EvalSuite
+from declutr.eval.suite import EvalSuite, format_table, write_results
 
 
 def run(cfg: DictConfig) -> dict:

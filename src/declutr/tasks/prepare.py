@@ -10,8 +10,8 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from declutr.data.prepare import PREPARE_FORMAT, add_token_ids, prepare_corpus, remove_prepared
-from declutr.data.token_shards import MANIFEST, has_token_ids_of, tokenizer_identity
-from declutr.model.huggingface import load_tokenizer
+from declutr.data.token_shards import MANIFEST, has_token_ids_of
+from declutr.tokenizer import load_tokenizer, tokenizer_identity
 
 
 def run(cfg: DictConfig) -> dict:

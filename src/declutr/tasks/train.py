@@ -27,21 +27,17 @@ from declutr.callbacks.document_log import DocumentLog
 from declutr.callbacks.interrupt import CheckpointOnInterrupt
 from declutr.callbacks.throughput import TokenThroughput
 from declutr.config.instantiate import build
+from declutr.data.checks import check_corpus_has_usable_document, check_objective_fits_sampler
 from declutr.data.datamodule import DeCLUTRDataModule
 from declutr.errors import DeclutrConfigError
 from declutr.eval.sts import STSBenchmark
 from declutr.export import training_record, write_export
 from declutr.files.checkpoints import load_checkpoint
 from declutr.model.embedding import embed_texts
-from declutr.model.huggingface import load_tokenizer
+from declutr.model.huggingface import check_encoder_source, check_spans_fit_model
 from declutr.report.git_commit import git_commit
 from declutr.report.results import FAILED, OK, RunResult, write_failure, write_result
-from declutr.validation import (
-    check_corpus_has_usable_document,
-    check_encoder_source,
-    check_objective_fits_sampler,
-    check_spans_fit_model,
-)
+from declutr.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
 
