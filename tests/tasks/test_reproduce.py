@@ -14,7 +14,8 @@ from tests.helpers.sweeps import add_job
 
 def test_plan_orders_and_links_every_stage(make_config, tmp_path):
     cfg = make_config("task=reproduce", f"reproduce.output_dir={tmp_path}", "reproduce.seeds=[1,2]",
-                      "reproduce.axes=[objective,anchors]", "reproduce.overrides=['trainer=gpu']")
+                      "reproduce.axes=[objective,anchors]", "reproduce.overrides=['trainer=gpu']",
+                      "reproduce.learning_rates=[3e-5,1e-4,3e-4]")
     layout = Layout(tmp_path)
     jobs = {job.name: job for job in plan(cfg.reproduce, layout, {"objective": 3, "anchors": 3})}
     assert jobs["base"].args[:2] == ["experiment=mlm_base", "trainer=gpu"] and jobs["base"].after == ()
