@@ -23,7 +23,7 @@ SICK_SAMPLE = SAMPLES / "SICK_test_annotated.head25.txt"  # header + 24 pairs
 def sts_year_subsets() -> dict[str, list[str]]:
     """``{"STS12-en-test": [subsets...], ...}`` as the shipped config lists them."""
     tasks = OmegaConf.load(ROOT / "conf" / "eval" / "sts.yaml").tasks
-    return {f"{t.name}-en-test": list(t.subsets) for t in tasks.values() if "subsets" in t}
+    return {f"{t.name}-en-test": list(t.subsets) for _, t in tasks.items_ex(resolve=False) if "subsets" in t}
 
 
 def write_sts_dir(root: Path) -> Path:

@@ -36,7 +36,7 @@ def sweep(tmp_path_factory, corpus):
     folder = tmp_path_factory.mktemp("multirun")
     result = run_py("-m", "experiment=ablation/anchors", "experiment/scale=smoke", "data.sampler.num_anchors=4,1,2",
                     f"data.files=[{corpus}]", f"paths.data_dir={DATA_DIR}", "trainer.max_steps=3",
-                    "evaluate.splits=[dev]", "data.num_workers=0", "logger=wandb", f"hydra.sweep.dir={folder}")
+                    "evaluate.tasks.stsb_test=null", "data.num_workers=0", "logger=wandb", f"hydra.sweep.dir={folder}")
     return folder, result
 
 
@@ -93,7 +93,7 @@ def test_report_of_the_sweep_lists_the_failure_beside_the_baseline_and_results(s
 def test_optuna_search_runs_trials_and_keeps_the_best(tmp_path, corpus):
     result = run_py("hparams_search=stsb_optuna", "experiment=smoke", "hydra.sweeper.n_trials=2",
                     f"data.files=[{corpus}]", f"paths.data_dir={DATA_DIR}", "trainer.max_steps=2",
-                    "data.sampler.num_anchors=choice(1,2)", "evaluate.splits=[dev]", "data.num_workers=0",
+                    "data.sampler.num_anchors=choice(1,2)", "evaluate.tasks.stsb_test=null", "data.num_workers=0",
                     f"hydra.sweep.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     best = yaml.safe_load((tmp_path / "optimization_results.yaml").read_text())

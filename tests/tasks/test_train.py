@@ -64,6 +64,8 @@ def test_short_real_run_lowers_the_contrastive_loss(make_config):
         (["data.sampler.min_span_len=200", "data.sampler.max_span_len=100"], "min_span_len=200"),
         (["data.sampler.max_span_len=600"], "max_span_len=600 plus 2 special tokens exceeds the model's 512"),
         (["data.sampler.strategy=nearby"], "strategy='nearby'"),
+        (["+evaluate.tasks.stsb_test.name=STSB dev"], "give each task its own name"),
+        (["eval.stsb_dir=/nonexistent/stsb"], "Evaluation file.*sts-dev.csv"),
     ],
 )
 def test_bad_settings_fail_before_training_with_the_fix(make_config, overrides, message):
@@ -71,6 +73,15 @@ def test_bad_settings_fail_before_training_with_the_fix(make_config, overrides, 
     with pytest.raises(DeclutrConfigError, match=message):
         run(cfg)
     assert not Path(cfg.paths.output_dir).exists(), "nothing is written for a config that cannot run"
+
+
+def test_one_evaluation_path_every_stsb_setting_in_one_place(make_config):
+    """task=eval eval=stsb evaluates the very task nodes task=train evaluates before and after training, and the
+    periodic callback reads the same folder and batch size."""
+    cfg = make_config("task=eval", "eval=stsb", "eval.stsb_dir=/elsewhere", "eval.batch_size=7")
+    assert cfg.eval.tasks.stsb_dev == cfg.evaluate.tasks.stsb_dev and cfg.eval.tasks.stsb == cfg.evaluate.tasks.stsb_test
+    assert cfg.evaluate.tasks.stsb_dev.directory == cfg.callbacks.stsb_dev.tasks.stsb.directory == "/elsewhere"
+    assert cfg.callbacks.stsb_dev.batch_size == 7
 
 
 def test_corpus_without_usable_documents(make_config, tmp_path):

@@ -8,7 +8,7 @@ from functools import partial
 import lightning as L
 
 from declutr.errors import DeclutrConfigError
-from declutr.eval.suite import EvalSuite
+from declutr.eval.suite import EvalSuite, SuiteResult
 from declutr.eval.task import EvalTask
 from declutr.model.embedding import embed_texts
 
@@ -28,8 +28,7 @@ class EmbeddingEvalCallback(L.Callback):
         self._last_step = -1
 
     def evaluate(self, trainer: L.Trainer, module: L.LightningModule) -> dict[str, float]:
-        embed = partial(embed_texts, module.body, module.tokenizer, batch_size=self.batch_size)
-        result = self.suite.run(embed, progress=False)
+        result = evaluate_module(module, self.suite, self.batch_size)
         for score in result.scores:
             module.log(f"val/{score.key}", score.value, prog_bar=score.main, rank_zero_only=True)
         self._last_step = trainer.global_step
@@ -39,3 +38,9 @@ class EmbeddingEvalCallback(L.Callback):
         step = trainer.global_step
         if step > 0 and step % self.every_n_steps == 0 and step != self._last_step:
             self.evaluate(trainer, module)
+
+
+def evaluate_module(module: L.LightningModule, suite: EvalSuite, batch_size: int) -> SuiteResult:
+    """``suite`` run on the mean-pooled embeddings of the module's encoder (``module.body``, ``module.tokenizer``):
+    the one evaluation path of training, for the periodic scores here and the scores before and after training."""
+    return suite.run(partial(embed_texts, module.body, module.tokenizer, batch_size=batch_size), progress=False)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from functools import partial
 from pathlib import Path
 
 import lightning as L
@@ -24,16 +23,17 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from declutr.callbacks.document_log import DocumentLog
+from declutr.callbacks.embedding_eval import evaluate_module
 from declutr.callbacks.interrupt import CheckpointOnInterrupt
 from declutr.callbacks.throughput import TokenThroughput
 from declutr.config.instantiate import build
 from declutr.data.checks import check_corpus_has_usable_document, check_objective_fits_sampler
 from declutr.data.datamodule import DeCLUTRDataModule
 from declutr.errors import DeclutrConfigError
-from declutr.eval.sts import STSBenchmark
+from declutr.eval.suite import EvalSuite
+from declutr.eval.task import EvalTask
 from declutr.export import training_record, write_export
 from declutr.files.checkpoints import load_checkpoint
-from declutr.model.embedding import embed_texts
 from declutr.model.huggingface import check_encoder_source, check_spans_fit_model
 from declutr.report.git_commit import git_commit
 from declutr.report.results import FAILED, OK, RunResult, write_failure, write_result
@@ -179,21 +179,30 @@ def _unsharded(module, trainer: L.Trainer, cfg: DictConfig, tokenizer):
     return full
 
 
-def _final_evaluators(cfg: DictConfig) -> dict[str, STSBenchmark]:
+def _final_evaluators(cfg: DictConfig) -> dict[str, EvalTask]:
+    """The tasks of ``evaluate.tasks`` (null entries dropped), checked for their files before anything runs."""
     options = cfg.get("evaluate")
     if not options or not options.enabled:
         return {}
-    tasks = {f"stsb_{split}": STSBenchmark(options.stsb_dir, split) for split in options.splits}
-    missing = [str(path) for task in tasks.values() for path in task.missing()]
+    tasks = {name: build(node) for name, node in (options.get("tasks") or {}).items() if node is not None}
+    names = [task.name for task in tasks.values()]
+    if len(set(names)) < len(names):
+        raise DeclutrConfigError(f"evaluate.tasks report under the names {names}: give each task its own name "
+                                 "(evaluate.tasks.<task>.name).")
+    missing = [path for item in EvalSuite(tasks).skipped() for path in item.missing] if tasks else []
     if missing:
-        raise DeclutrConfigError(f"STS-B file(s) {', '.join(missing)} not found: set paths.data_dir (or DECLUTR_DATA_DIR) "
-                                 "to the data folder, or evaluate.enabled=false.")
+        raise DeclutrConfigError(f"Evaluation file(s) {', '.join(missing)} not found: set paths.data_dir (or "
+                                 "DECLUTR_DATA_DIR) to the data folder, or evaluate.enabled=false.")
     return tasks
 
 
-def _evaluate(module, evaluators: dict, cfg: DictConfig) -> dict[str, float]:
-    embed = partial(embed_texts, module.body, module.tokenizer, batch_size=cfg.evaluate.batch_size)
-    return {name: task.evaluate(embed)[0].value for name, task in evaluators.items()}
+def _evaluate(module, evaluators: dict[str, EvalTask], cfg: DictConfig) -> dict[str, float]:
+    """Each task's headline score, keyed by its name in ``evaluate.tasks`` (``results.json``'s before/after)."""
+    if not evaluators:
+        return {}
+    result = evaluate_module(module, EvalSuite(evaluators), cfg.eval.batch_size)
+    by_task = {score.task: score.value for score in result.scores if score.main}
+    return {name: by_task[task.name] for name, task in evaluators.items()}
 
 
 def _save_encoder(module, tokenizer, target: Path, cfg: DictConfig, steps: int, results: dict) -> Path:
