@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from lightning.pytorch.loggers import WandbLogger
 
+from declutr.data.collate import Batch
 from declutr.tokenizer import special_token_template
 
 TABLE_COLUMNS = ["step", "document", "anchor", "anchor tokens", "positive", "positive tokens"]
@@ -47,7 +48,7 @@ class SpanLog(L.Callback):
         if not self._done and self.anchor_lengths:
             self._log(trainer)
 
-    def _example_rows(self, batch: dict, tokenizer, step: int) -> list[list]:
+    def _example_rows(self, batch: Batch, tokenizer, step: int) -> list[list]:
         """One row per positive of the batch's first anchors (``TABLE_COLUMNS``); anchors are shown unmasked:
         the MLM labels hold the tokens that masking replaced."""
         ids, mask = batch["anchor_input_ids"], batch["anchor_attention_mask"].bool()

@@ -7,6 +7,7 @@ from collections import Counter
 
 import torch.distributed as dist
 
+from declutr.data.collate import Batch
 from declutr.data.stream import SKIPPED_SHORT
 from declutr.errors import DeclutrDataError
 
@@ -41,7 +42,7 @@ class StreamAccounting:
         self.batches = 0
         self.num_shards: int | None = None
 
-    def update(self, batch: dict) -> None:
+    def update(self, batch: Batch) -> None:
         self.documents += len(batch["docs"])
         self.batches += 1
         self.skipped.update(batch["skipped"])

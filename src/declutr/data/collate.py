@@ -5,6 +5,7 @@ from __future__ import annotations
 import zlib
 from collections import Counter
 from collections.abc import Sequence
+from typing import NotRequired, TypedDict
 
 import numpy as np
 import torch
@@ -33,15 +34,26 @@ def mask_tokens(
     return masked, labels
 
 
+class Batch(TypedDict):
+    """What :class:`DeCLUTRCollator` yields and every consumer reads (module, datamodule, callbacks): one step's
+    anchors, positives, MLM labels and data bookkeeping."""
+
+    anchor_input_ids: torch.Tensor  # (n_anchors, La) int64, MLM-masked when masking
+    anchor_attention_mask: torch.Tensor  # (n_anchors, La), 1 on real tokens
+    mlm_labels: NotRequired[torch.Tensor]  # (n_anchors, La): the original id where masked, -100 elsewhere
+    positive_input_ids: torch.Tensor  # (n_anchors * P, Lp): anchor i's positives at rows i*P .. i*P+P-1
+    positive_attention_mask: torch.Tensor  # (n_anchors * P, Lp)
+    num_positives: int  # P (0 for a sampler without positives)
+    num_tokens: int  # non-pad tokens of the batch, anchors and positives
+    skipped: Counter  # input skipped while reading, by (reason, file)
+    docs: list[str]  # the documents' keys
+    positions: list[tuple[int, int]]  # (shard, position) per document, for exact resuming
+
+
 class DeCLUTRCollator:
     """Turns :class:`~declutr.data.stream.DocumentStream` examples into a batch.
 
-    Output keys: ``anchor_input_ids``/``anchor_attention_mask`` ``(n_anchors, La)``, ``mlm_labels``
-    ``(n_anchors, La)`` (only when masking), ``positive_input_ids``/``positive_attention_mask``
-    ``(n_anchors * P, Lp)`` with anchor ``i``'s positives at rows ``i*P .. i*P+P-1``, ``num_positives``,
-    ``num_tokens`` (non-pad tokens in the batch), ``skipped`` (a Counter of skipped input by
-    ``(reason, file)``), ``docs`` (document keys) and ``positions`` (``(shard, position)`` per document,
-    for exact resuming).
+    The batch is a :class:`Batch`; ``mlm_labels`` is there only when masking.
 
     The MLM masks are drawn from a generator seeded by ``seed`` and the batch's document keys, so a batch
     is masked the same way whichever worker collates it and whether or not the run was resumed.
@@ -65,14 +77,14 @@ class DeCLUTRCollator:
         key = zlib.crc32("\n".join(docs).encode())
         return torch.Generator().manual_seed(int(np.random.SeedSequence([self.seed, key]).generate_state(1)[0]))
 
-    def __call__(self, examples: Sequence[dict]) -> dict:
+    def __call__(self, examples: Sequence[dict]) -> Batch:
         anchors = [self.with_special_tokens(a) for ex in examples for a in ex["anchors"]]
         positives = [self.with_special_tokens(p) for ex in examples for group in ex["positives"] for p in group]
         num_positives = next((len(ex["positives"][0]) for ex in examples if ex["positives"]), 0)
         skipped = sum((Counter(ex["skipped"]) for ex in examples), Counter())
         anchor_ids, anchor_mask = pad(anchors, self.tokenizer.pad_token_id)
         positive_ids, positive_mask = pad(positives, self.tokenizer.pad_token_id)
-        batch = {
+        batch: Batch = {  # type: ignore[typeddict-item]  (anchor_input_ids is set below, after masking)
             "anchor_attention_mask": anchor_mask,
             "positive_input_ids": positive_ids,
             "positive_attention_mask": positive_mask,

@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from declutr.data.accounting import StreamAccounting
-from declutr.data.collate import DeCLUTRCollator
+from declutr.data.collate import Batch, DeCLUTRCollator
 from declutr.data.documents import resolve_files
 from declutr.data.spans import SpanSampler
 from declutr.data.stream import DocumentStream, seed_worker
@@ -95,7 +95,7 @@ class DeCLUTRDataModule(L.LightningDataModule):
             worker_init_fn=seed_worker,
         )
 
-    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+    def on_after_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
         self.accounting.update(batch)  # in the main process, for the batch about to be trained on
         return batch
 

@@ -6,6 +6,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import lightning as L
 import torch
@@ -19,6 +20,9 @@ from declutr.model.distributed import all_gather_with_grad, all_reduce_sum, on_e
 from declutr.model.huggingface import load_masked_lm, mlm_head
 from declutr.model.losses import masked_lm_loss, nt_xent_loss
 from declutr.model.pooling import mean_pool
+
+if TYPE_CHECKING:  # the batch's declaration only: model/ does not depend on data/ at run time
+    from declutr.data.collate import Batch
 
 NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
 
@@ -174,7 +178,7 @@ class DeCLUTRModule(L.LightningModule):
         embeddings, mlm = encode_in_chunks(fn, plan, input_ids, attention_mask, labels, recompute=self.recompute)
         return embeddings, mlm, plan.paid
 
-    def compute_loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def compute_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """``(loss to backpropagate, {metric: value})`` for a batch of ``n_local`` anchors.
 
         Under DDP the anchors and mean positives of every rank are gathered, so each anchor meets the
@@ -210,8 +214,7 @@ class DeCLUTRModule(L.LightningModule):
         metrics["train/padding_fraction_unsorted"] = 1 - real / sum(m.numel() for m in masks)
         return loss * world_size(), metrics
 
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
-        self._log_data()
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor | None:
         if batch["anchor_input_ids"].shape[0] == 0:
             return None  # a reader with no usable document sends only its skip counts
         loss, metrics = self.compute_loss(batch)
@@ -269,20 +272,6 @@ class DeCLUTRModule(L.LightningModule):
                 f"good state is saved in {path}. Lower model.optimizer.lr, use trainer.precision=bf16-mixed instead "
                 "of 16-mixed, or raise model.max_nonfinite_steps."
             )
-
-    def _log_data(self) -> None:
-        """Running totals of the stream's accounting (kept by the datamodule), summed over ranks."""
-        accounting = getattr(self.trainer.datamodule, "accounting", None)
-        if accounting is None:
-            return
-        self.log("data/documents", float(accounting.documents), reduce_fx="sum", sync_dist=True)
-        for reason, count in accounting.logged_totals().items():  # the same keys on every rank
-            self.log(f"data/skipped_{reason}", float(count), reduce_fx="sum", sync_dist=True)
-
-    def on_train_epoch_start(self) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None)
-        if hasattr(datamodule, "set_epoch"):
-            datamodule.set_epoch(self.current_epoch)
 
     def configure_optimizers(self):
         decay, no_decay = [], []

@@ -1,27 +1,20 @@
-"""``task=train``: DeCLUTR continued pretraining, with STS-B before/after and the trained encoder saved.
-
-Every run ends by writing ``<run>/results.json`` (:mod:`declutr.report.results`): its key settings and scores, or
-its error. In a multirun a failed job is recorded and returns instead of raising, so the sweep's other jobs still
-run; the sweep's end lists the failures and exits non-zero (:class:`declutr.report.sweep_summary.SweepSummary`).
-A single run raises as before (a configuration error leaves no run folder: ``run.py`` removes it).
+"""``task=train``: DeCLUTR continued pretraining. Build (checks first, then data, model, trainer) -> evaluate
+before -> fit -> evaluate after -> save the encoder. Every run ends by writing ``<run>/results.json``, its scores
+or its error (:mod:`declutr.report.run_record`).
 """
 
 from __future__ import annotations
 
 import logging
-import sys
-import time
 from pathlib import Path
 
 import lightning as L
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.strategies import FSDPStrategy
-from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
+from declutr.callbacks.data_accounting import DataAccounting
 from declutr.callbacks.document_log import DocumentLog
 from declutr.callbacks.embedding_eval import evaluate_module
 from declutr.callbacks.interrupt import CheckpointOnInterrupt
@@ -35,46 +28,14 @@ from declutr.eval.task import EvalTask
 from declutr.export import training_record, write_export
 from declutr.files.checkpoints import load_checkpoint
 from declutr.model.huggingface import check_encoder_source, check_spans_fit_model
-from declutr.report.git_commit import git_commit
-from declutr.report.results import FAILED, OK, RunResult, write_failure, write_result
+from declutr.report.run_record import record_run, wandb_tags
 from declutr.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
 
-# What results.json records of a run's resolved config (the full config is in <run>/.hydra/config.yaml).
-KEY_SETTINGS = {
-    "encoder": "model.encoder.name_or_path", "random_init": "model.encoder.random_init",
-    "num_anchors": "data.sampler.num_anchors", "num_positives": "data.sampler.num_positives",
-    "strategy": "data.sampler.strategy", "min_span_len": "data.sampler.min_span_len",
-    "max_span_len": "data.sampler.max_span_len", "contrastive_weight": "model.contrastive_weight",
-    "mlm_weight": "model.mlm_weight", "temperature": "model.temperature", "lr": "model.optimizer.lr",
-    "documents_per_step": "data.batch_size", "max_steps": "trainer.max_steps", "seed": "seed",
-}
-
-
 def run(cfg: DictConfig) -> dict:
-    start = time.perf_counter()
-    context = _context(cfg)
-    try:
-        outcome = _train(cfg, context)
-    except Exception as err:
-        _finish_wandb(exit_code=1)
-        multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-        # A single run's configuration error leaves no folder behind (run.py removes it): nothing is written then.
-        if rank_zero_only.rank == 0 and (multirun or not isinstance(err, DeclutrConfigError)):
-            path = write_failure(cfg.paths.output_dir, err, seconds=time.perf_counter() - start, **context)
-            if multirun:
-                log.error("Job failed (recorded in %s; the sweep goes on): %s: %s", path, type(err).__name__, err)
-        if not multirun:
-            raise
-        return {"objective": None, "status": FAILED, "error": f"{type(err).__name__}: {err}"}
-    _finish_wandb(exit_code=0)
-    if outcome:  # global rank zero
-        write_result(cfg.paths.output_dir, RunResult(
-            status=OK, before=outcome["before"], after=outcome["after"], steps=outcome["steps"],
-            nonfinite_steps=outcome["nonfinite_steps"], seconds=time.perf_counter() - start,
-            tokens_per_s=outcome["tokens_per_s"], **context))
-    return outcome
+    """Train, evaluate and save, recorded in ``<run>/results.json`` (:func:`declutr.report.run_record.record_run`)."""
+    return record_run(cfg, _train)
 
 
 def _train(cfg: DictConfig, context: dict) -> dict:
@@ -91,7 +52,7 @@ def _train(cfg: DictConfig, context: dict) -> dict:
         load_checkpoint(cfg.ckpt_path)  # a missing or corrupt checkpoint fails now, naming the file
     evaluators = _final_evaluators(cfg)
 
-    callbacks = [build(c) for c in _callback_nodes(cfg)] + [CheckpointOnInterrupt()]
+    callbacks = [build(c) for c in _callback_nodes(cfg)] + [DataAccounting(), CheckpointOnInterrupt()]
     if cfg.get("log_documents"):
         callbacks.append(DocumentLog(Path(cfg.paths.output_dir) / "documents.tsv"))
     loggers = [build(c) for c in (cfg.get("logger") or {}).values()]
@@ -99,7 +60,7 @@ def _train(cfg: DictConfig, context: dict) -> dict:
     module = build(cfg.model, tokenizer=tokenizer, _convert_="all")
     for logger in loggers:
         if isinstance(logger, WandbLogger) and trainer.is_global_zero:  # to find and filter runs in the dashboard
-            logger.experiment.tags = (*logger.experiment.tags, *_tags(context))
+            logger.experiment.tags = (*logger.experiment.tags, *wandb_tags(context))
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
     before = _evaluate(module, evaluators, cfg) if trainer.is_global_zero else {}
@@ -141,31 +102,6 @@ def _callback_nodes(cfg: DictConfig) -> list[DictConfig]:
             "group does not have (e.g. experiment/scale/* with callbacks=none). Keep callbacks=default, or remove "
             f"those settings with ~callbacks.{orphans[0]}.")
     return list(nodes.values())
-
-
-def _context(cfg: DictConfig) -> dict:
-    """What identifies a run in a sweep's report: its key settings (``None`` for any that cannot be resolved:
-    the run may be failing on exactly that), experiment, ablation axis and code version."""
-    choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
-    settings = {"model": choices.get("model")}
-    settings |= {name: OmegaConf.select(cfg, key, throw_on_resolution_failure=False)
-                 for name, key in KEY_SETTINGS.items()}
-    return {"settings": settings, "experiment": choices.get("experiment"),
-            "axis": OmegaConf.select(cfg, "report.axis", throw_on_resolution_failure=False), "git_commit": git_commit()}
-
-
-def _tags(context: dict) -> list[str]:
-    """W&B tags: ``experiment:<name>``, ``axis:<axis>``, ``commit:<sha>``, each only when known."""
-    return [f"{name}:{context[key]}" for name, key in (("experiment", "experiment"), ("axis", "axis"),
-                                                       ("commit", "git_commit")) if context[key]]
-
-
-def _finish_wandb(exit_code: int) -> None:
-    """Close this job's W&B run, so the next job of a multirun starts its own (Lightning's WandbLogger would
-    otherwise log into the open one) and a failed job shows as failed in the dashboard."""
-    wandb = sys.modules.get("wandb")
-    if wandb is not None and wandb.run is not None:
-        wandb.finish(exit_code=exit_code)
 
 
 def _unsharded(module, trainer: L.Trainer, cfg: DictConfig, tokenizer):

@@ -1,0 +1,89 @@
+"""A training run's bookkeeping: what identifies it (key settings, experiment, axis, code version), its W&B run
+closed and tagged, and its outcome written to ``<run>/results.json`` (:mod:`declutr.report.results`), whether it
+succeeded or failed.
+
+In a multirun a failed job is recorded and returns instead of raising, so the sweep's other jobs still run; the
+sweep's end lists the failures and exits non-zero (:class:`declutr.report.sweep_summary.SweepSummary`). A single
+run raises as before (a configuration error leaves no run folder: ``run.py`` removes it).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig, OmegaConf
+
+from declutr.errors import DeclutrConfigError
+from declutr.report.git_commit import git_commit
+from declutr.report.results import FAILED, OK, RunResult, write_failure, write_result
+
+log = logging.getLogger(__name__)
+
+# What results.json records of a run's resolved config (the full config is in <run>/.hydra/config.yaml).
+KEY_SETTINGS = {
+    "encoder": "model.encoder.name_or_path", "random_init": "model.encoder.random_init",
+    "num_anchors": "data.sampler.num_anchors", "num_positives": "data.sampler.num_positives",
+    "strategy": "data.sampler.strategy", "min_span_len": "data.sampler.min_span_len",
+    "max_span_len": "data.sampler.max_span_len", "contrastive_weight": "model.contrastive_weight",
+    "mlm_weight": "model.mlm_weight", "temperature": "model.temperature", "lr": "model.optimizer.lr",
+    "documents_per_step": "data.batch_size", "max_steps": "trainer.max_steps", "seed": "seed",
+}
+
+
+def record_run(cfg: DictConfig, train: Callable[[DictConfig, dict], dict]) -> dict:
+    """``train(cfg, context)`` (``context``: :func:`run_context`), its outcome written to ``results.json`` by global
+    rank zero (an outcome dict with ``before``, ``after``, ``steps``, ``nonfinite_steps`` and ``tokens_per_s``; an
+    empty dict on the other ranks), its W&B run finished either way."""
+    start = time.perf_counter()
+    context = run_context(cfg)
+    try:
+        outcome = train(cfg, context)
+    except Exception as err:
+        finish_wandb(exit_code=1)
+        multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+        # A single run's configuration error leaves no folder behind (run.py removes it): nothing is written then.
+        if rank_zero_only.rank == 0 and (multirun or not isinstance(err, DeclutrConfigError)):
+            path = write_failure(cfg.paths.output_dir, err, seconds=time.perf_counter() - start, **context)
+            if multirun:
+                log.error("Job failed (recorded in %s; the sweep goes on): %s: %s", path, type(err).__name__, err)
+        if not multirun:
+            raise
+        return {"objective": None, "status": FAILED, "error": f"{type(err).__name__}: {err}"}
+    finish_wandb(exit_code=0)
+    if outcome:  # global rank zero
+        write_result(cfg.paths.output_dir, RunResult(
+            status=OK, before=outcome["before"], after=outcome["after"], steps=outcome["steps"],
+            nonfinite_steps=outcome["nonfinite_steps"], seconds=time.perf_counter() - start,
+            tokens_per_s=outcome["tokens_per_s"], **context))
+    return outcome
+
+
+def run_context(cfg: DictConfig) -> dict:
+    """What identifies a run in a sweep's report: its key settings (``None`` for any that cannot be resolved:
+    the run may be failing on exactly that), experiment, ablation axis and code version."""
+    choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
+    settings = {"model": choices.get("model")}
+    settings |= {name: OmegaConf.select(cfg, key, throw_on_resolution_failure=False)
+                 for name, key in KEY_SETTINGS.items()}
+    return {"settings": settings, "experiment": choices.get("experiment"),
+            "axis": OmegaConf.select(cfg, "report.axis", throw_on_resolution_failure=False), "git_commit": git_commit()}
+
+
+def wandb_tags(context: dict) -> list[str]:
+    """W&B tags: ``experiment:<name>``, ``axis:<axis>``, ``commit:<sha>``, each only when known."""
+    return [f"{name}:{context[key]}" for name, key in (("experiment", "experiment"), ("axis", "axis"),
+                                                       ("commit", "git_commit")) if context[key]]
+
+
+def finish_wandb(exit_code: int) -> None:
+    """Close this job's W&B run, so the next job of a multirun starts its own (Lightning's WandbLogger would
+    otherwise log into the open one) and a failed job shows as failed in the dashboard."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and wandb.run is not None:
+        wandb.finish(exit_code=exit_code)
