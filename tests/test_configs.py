@@ -3,11 +3,12 @@
 import pytest
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
+from omegaconf import MissingMandatoryValue, OmegaConf
 
 from declutr.data.datamodule import DeCLUTRDataModule
 from declutr.errors import DeclutrConfigError
 from declutr.model.module import DeCLUTRModule
+from declutr.report.run_record import run_axis
 from declutr.tasks.train import run
 from tests.helpers.configs import compose_hydra
 from tests.helpers.paths import ROOT, STATE_UNION
@@ -18,7 +19,10 @@ GROUPS["data/sampler"] = sorted(p.stem for p in (ROOT / "conf" / "data" / "sampl
 GROUPS["experiment"] = sorted(p.relative_to(ROOT / "conf" / "experiment").with_suffix("").as_posix()
                               for p in (ROOT / "conf" / "experiment").rglob("*.yaml"))
 ABLATIONS = sorted(p.stem for p in (ROOT / "conf" / "experiment" / "ablation").glob("*.yaml"))
-OPTIONS = [(group, option) for group, options in sorted(GROUPS.items()) for option in options if group != "hydra"]
+# The neutral bases the options extend (model=default names no encoder; trainer=default no hardware).
+BASES = {("model", "default"), ("trainer", "default")}
+OPTIONS = [(group, option) for group, options in sorted(GROUPS.items()) for option in options
+           if group != "hydra" and (group, option) not in BASES]
 NEEDS_HUB = {("model", "distilroberta"), ("model", "roberta_base"),
              ("experiment", "declutr_small"), ("experiment", "declutr_base"), ("experiment", "scale/paper")}
 NEEDS_GPU = {("trainer", "gpu"), ("trainer", "ddp"), ("trainer", "fsdp"), ("trainer", "multinode")}
@@ -50,6 +54,26 @@ def test_every_runnable_option_instantiates(make_config, tokenizer, group, optio
     loggers = [instantiate(c) for c in (cfg.logger or {}).values()]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     assert trainer.max_steps == cfg.trainer.max_steps
+
+
+def _parents(group: str, option: str) -> list[str]:
+    """The options of the same group that ``option`` extends, nearest first, through its defaults lists."""
+    chain = [entry for entry in OmegaConf.load(ROOT / "conf" / group / f"{option}.yaml").get("defaults", [])
+             if isinstance(entry, str) and entry != "_self_"]
+    return [parent for entry in chain for parent in (entry, *_parents(group, entry))]
+
+
+@pytest.mark.parametrize("group, base", sorted(BASES))
+def test_every_option_extends_its_group_s_neutral_base(group, base):
+    for option in GROUPS[group]:
+        if option != base:
+            assert base in _parents(group, option), f"{group}/{option}.yaml does not extend {group}/{base}.yaml"
+
+
+def test_model_default_asks_for_an_encoder(make_config):
+    cfg = make_config("model=default")
+    with pytest.raises(MissingMandatoryValue, match="model.encoder.name_or_path"):
+        OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
 
 
 def test_paper_experiments_set_the_paper_settings(make_config):
@@ -88,13 +112,13 @@ def test_each_ablation_sweeps_its_axis_and_every_value_composes(make_config, axi
     for value in values.split(","):
         cfg = make_config(f"experiment=ablation/{axis}", f"{key}={value}")
         OmegaConf.to_container(cfg, resolve=True)
-        assert cfg.report.axis == axis and cfg.trainer.max_steps > 0
+        assert run_axis(cfg, f"ablation/{axis}") == axis and cfg.trainer.max_steps > 0
         chosen = HydraConfig.get().runtime.choices.get(key) if "." not in key else str(OmegaConf.select(cfg, key))
         assert chosen == value
 
 
 def test_scales_and_objectives_set_what_they_name(make_config):
-    smoke, repro = make_config("experiment=smoke"), make_config("experiment=ablation/anchors")
+    smoke, repro = make_config("experiment=scale/smoke"), make_config("experiment=ablation/anchors")
     assert smoke.model.encoder.random_init and smoke.trainer.max_steps < repro.trainer.max_steps
     assert repro.model.encoder.random_init is False and repro.data.sampler.num_anchors == 2  # MiniLM, paper's A
     assert not repro.callbacks.model_checkpoint.save_last and repro.callbacks.model_checkpoint.save_top_k == 0
@@ -116,6 +140,6 @@ def test_optuna_search_maximises_stsb_dev_over_a_real_search_space(make_config):
 
 
 def test_scale_settings_without_their_callbacks_name_the_conflict(make_config):
-    cfg = make_config("experiment=smoke", "callbacks=none", f"data.files=[{STATE_UNION}]")
+    cfg = make_config("experiment=scale/smoke", "callbacks=none", f"data.files=[{STATE_UNION}]")
     with pytest.raises(DeclutrConfigError, match=r"callbacks.stsb_dev has settings but no _target_.*callbacks=default"):
         run(cfg)

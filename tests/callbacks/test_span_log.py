@@ -63,13 +63,13 @@ def test_without_loggers_nothing_is_collected(batch_and_module):
 
 
 def test_wandb_run_holds_histograms_span_texts_scalars_and_tags(make_config):
-    cfg = make_config(*SMALL, "experiment=smoke", "trainer.max_steps=4", "logger=wandb", "report.axis=anchors",
+    cfg = make_config(*SMALL, "experiment=scale/smoke", "trainer.max_steps=4", "logger=wandb", "report.axis=anchors",
                       "logger.wandb.tags=[mine]", "data.sampler.strategy=subsumed")
     run(cfg)
     run_dir = Path(cfg.paths.output_dir)
     (run_file,) = (run_dir / "wandb").glob("offline-run-*/run-*.wandb")
     tags = run_tags(run_file)
-    assert {"mine", "experiment:smoke", "axis:anchors"} <= tags
+    assert {"mine", "experiment:scale/smoke", "axis:anchors"} <= tags
     commit = git_commit()  # the sha, when the code is a git checkout (``-dirty`` may change as files are edited)
     assert not commit or any(tag.startswith(f"commit:{commit.removesuffix('-dirty')}") for tag in tags)
     history = history_values(run_file)

@@ -91,7 +91,7 @@ def test_report_of_the_sweep_lists_the_failure_beside_the_baseline_and_results(s
 
 
 def test_optuna_search_runs_trials_and_keeps_the_best(tmp_path, corpus):
-    result = run_py("hparams_search=stsb_optuna", "experiment=smoke", "hydra.sweeper.n_trials=2",
+    result = run_py("hparams_search=stsb_optuna", "experiment=scale/smoke", "hydra.sweeper.n_trials=2",
                     f"data.files=[{corpus}]", f"paths.data_dir={DATA_DIR}", "trainer.max_steps=2",
                     "data.sampler.num_anchors=choice(1,2)", "evaluate.tasks.stsb_test=null", "data.num_workers=0",
                     f"hydra.sweep.dir={tmp_path}")

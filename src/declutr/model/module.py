@@ -73,8 +73,7 @@ class DeCLUTRModule(L.LightningModule):
     """
 
     COMPILE_BACKEND = "inductor"  # torch.compile's backend for model.compile
-    # model.chunk_size=auto on CPU. MiniLM, 32 anchors, 2 CPU cores: 4 -> 1.28x the tokens/s of one call
-    # per group, 2 -> 0.93x; on an H100 chunks of 4 took its step from 36 to 99 ms (README "Performance").
+    # model.chunk_size=auto on CPU: the best of the sizes measured in the README's Performance section.
     CPU_CHUNK_SIZE = 4
 
     def __init__(

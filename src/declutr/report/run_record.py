@@ -35,6 +35,8 @@ KEY_SETTINGS = {
     "documents_per_step": "data.batch_size", "max_steps": "trainer.max_steps", "seed": "seed",
 }
 
+ABLATION_PREFIX = "ablation/"  # experiment=ablation/<axis> names the axis
+
 
 def record_run(cfg: DictConfig, train: Callable[[DictConfig, dict], dict]) -> dict:
     """``train(cfg, context)`` (``context``: :func:`run_context`), its outcome written to ``results.json`` by global
@@ -71,8 +73,16 @@ def run_context(cfg: DictConfig) -> dict:
     settings = {"model": choices.get("model")}
     settings |= {name: OmegaConf.select(cfg, key, throw_on_resolution_failure=False)
                  for name, key in KEY_SETTINGS.items()}
-    return {"settings": settings, "experiment": choices.get("experiment"),
-            "axis": OmegaConf.select(cfg, "report.axis", throw_on_resolution_failure=False), "git_commit": git_commit()}
+    experiment = choices.get("experiment")
+    return {"settings": settings, "experiment": experiment, "axis": run_axis(cfg, experiment), "git_commit": git_commit()}
+
+
+def run_axis(cfg: DictConfig, experiment: str | None) -> str | None:
+    """The ablation axis of a run: ``report.axis`` when set, else ``<axis>`` of ``experiment=ablation/<axis>``."""
+    axis = OmegaConf.select(cfg, "report.axis", throw_on_resolution_failure=False)
+    if axis is None and experiment and experiment.startswith(ABLATION_PREFIX):
+        axis = experiment.removeprefix(ABLATION_PREFIX)
+    return axis
 
 
 def wandb_tags(context: dict) -> list[str]:

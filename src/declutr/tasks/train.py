@@ -93,7 +93,7 @@ def build_datamodule(cfg: DictConfig, tokenizer) -> DeCLUTRDataModule:
 
 def _callback_nodes(cfg: DictConfig) -> list[DictConfig]:
     """The callbacks to build; one without ``_target_`` holds only settings an experiment layered over a group
-    that lacks that callback (``experiment=smoke callbacks=none``): named here, before Lightning trips on it."""
+    that lacks that callback (``experiment=scale/smoke callbacks=none``): named here, before Lightning trips on it."""
     nodes = cfg.get("callbacks") or {}
     orphans = [name for name, node in nodes.items() if "_target_" not in node]
     if orphans:
