@@ -62,7 +62,7 @@ def _peak_step_memory(rows: int, chunk: int | None) -> None:
     before = int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
     with open("/proc/self/clear_refs", "w") as handle:  # reset the peak (VmHWM): set-up peaks must not count
         handle.write("5")
-    embeddings, mlm, _ = module.encode(ids, torch.ones_like(ids), labels)
+    embeddings, mlm, _ = module.embed_tokens(ids, torch.ones_like(ids), labels)
     (embeddings.square().sum() + mlm).backward()
     peak_kib = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
     print(peak_kib / 1024 - before)

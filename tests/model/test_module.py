@@ -60,7 +60,7 @@ def test_mlm_on_masked_positions_equals_the_full_logits_loss(module):
     mask = torch.ones_like(ids)
     labels = torch.full_like(ids, -100)
     labels[0, 2], labels[1, 5], labels[2, 7] = 1500, 1600, 1700
-    _, mlm, _ = module.encode(ids, mask, labels)
+    _, mlm, _ = module.embed_tokens(ids, mask, labels)
     full = module.encoder(input_ids=ids, attention_mask=mask, labels=labels).loss
     assert mlm.item() == pytest.approx(full.item(), rel=1e-5)
 
@@ -87,7 +87,7 @@ def test_chunking_leaves_embeddings_loss_and_gradients_unchanged(batches, size, 
     batch = batches[0]
     for ids, mask in (("anchor_input_ids", "anchor_attention_mask"), ("positive_input_ids", "positive_attention_mask")):
         with torch.no_grad():
-            expected, chunks = plain.encode(batch[ids], batch[mask])[0], chunked.encode(batch[ids], batch[mask])[0]
+            expected, chunks = plain.embed_tokens(batch[ids], batch[mask])[0], chunked.embed_tokens(batch[ids], batch[mask])[0]
         torch.testing.assert_close(chunks, expected, rtol=1e-5, atol=1e-6)
     (metrics, grads), (reference, reference_grads) = step(chunked, batch), step(plain, batch)
     for name in LOSSES[: 3 if mlm_weight else 2]:

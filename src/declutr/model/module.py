@@ -162,7 +162,7 @@ class DeCLUTRModule(L.LightningModule):
             return self.CPU_CHUNK_SIZE if device.type == "cpu" else None
         return self.chunk_size
 
-    def encode(
+    def embed_tokens(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None, int]:
         """``(embeddings (rows, hidden) in row order, MLM loss or None, tokens paid)`` for a padded group.
@@ -190,12 +190,12 @@ class DeCLUTRModule(L.LightningModule):
         """
         labels = batch.get("mlm_labels") if self.hparams.mlm_weight > 0 else None
         anchor_mask = batch["anchor_attention_mask"]
-        anchors, mlm, paid = self.encode(batch["anchor_input_ids"], anchor_mask, labels)
+        anchors, mlm, paid = self.embed_tokens(batch["anchor_input_ids"], anchor_mask, labels)
         masks = [anchor_mask]
         loss, logged, metrics = anchors.new_zeros(()), anchors.new_zeros(()), {}
         if self.hparams.contrastive_weight > 0:
             masks.append(batch["positive_attention_mask"])
-            positives, _, positives_paid = self.encode(batch["positive_input_ids"], masks[-1])
+            positives, _, positives_paid = self.embed_tokens(batch["positive_input_ids"], masks[-1])
             paid += positives_paid
             positives = positives.view(anchors.shape[0], batch["num_positives"], -1).mean(1)
             contrastive = nt_xent_loss(all_gather_with_grad(anchors), all_gather_with_grad(positives),
