@@ -91,3 +91,18 @@ def test_sigterm_and_sigint_save_a_checkpoint_first(tmp_path, reference, sig, co
     result = finish(start(tmp_path, f"ckpt_path={last}"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert steps(tmp_path) == reference
+
+
+def test_resuming_with_another_number_of_readers_is_refused_naming_the_setting(tmp_path):
+    """The saved stream positions hold for the readers that saved them (1 worker here): a resume with 2 workers
+    would re-read and skip documents, so it stops with the setting to restore, and the checkpoint is untouched."""
+    process = start(tmp_path)
+    wait_for_step(process, tmp_path, 6)  # a checkpoint was taken at step 4
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    before = last.read_bytes()
+    result = finish(start(tmp_path, f"ckpt_path={last}", "data.num_workers=2"))
+    assert result.returncode != 0
+    assert "saved with 1 readers (devices x data.num_workers) and this run has 2" in result.stderr
+    assert "Traceback" not in result.stderr and last.read_bytes() == before

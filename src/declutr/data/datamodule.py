@@ -63,13 +63,7 @@ class DeCLUTRDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
-        num_shards = world * max(1, self.num_workers)
-        if self.accounting.consumed and self.accounting.num_shards != num_shards:
-            raise DeclutrConfigError(
-                f"The checkpoint's data position was saved with {self.accounting.num_shards} readers (devices x "
-                f"data.num_workers) and this run has {num_shards}: resume with the same devices and data.num_workers."
-            )
-        self.accounting.num_shards = num_shards
+        self.accounting.num_shards = self.num_readers()
         self.dataset = DocumentStream(self.sources, self.tokenizer, self.sampler, rank=rank, world_size=world,
                                       **self.stream_options)
 
@@ -102,5 +96,18 @@ class DeCLUTRDataModule(L.LightningDataModule):
     def state_dict(self) -> dict:
         return self.accounting.state_dict()
 
+    def num_readers(self) -> int:
+        """The stream's readers: devices x ``data.num_workers`` (the main process reads when there are no workers)."""
+        return (self.trainer.world_size if self.trainer else 1) * max(1, self.num_workers)
+
     def load_state_dict(self, state_dict: dict) -> None:
+        """A checkpoint's stream positions, which hold only for the readers that saved them. Lightning restores
+        them after :meth:`setup`, so a resume with other devices or ``data.num_workers`` is refused here."""
+        saved = state_dict.get("num_shards")
+        if state_dict.get("consumed") and saved is not None and saved != self.num_readers():
+            raise DeclutrConfigError(
+                f"The checkpoint's data position was saved with {saved} readers (devices x data.num_workers) and this "
+                f"run has {self.num_readers()}: resume with the devices and data.num_workers of the run that saved it."
+            )
         self.accounting.load_state_dict(state_dict)
+        self.accounting.num_shards = self.num_readers()
