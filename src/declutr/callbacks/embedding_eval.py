@@ -6,6 +6,11 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 
 import lightning as L
+import torch
+from lightning.pytorch.strategies import FSDPStrategy
+from torch.distributed.fsdp import FullStateDictConfig, StateDictType
+from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+from transformers import AutoModelForMaskedLM
 
 from declutr.errors import DeclutrConfigError
 from declutr.eval.suite import EvalSuite, SuiteResult
@@ -42,5 +47,22 @@ class EmbeddingEvalCallback(L.Callback):
 
 def evaluate_module(module: L.LightningModule, suite: EvalSuite, batch_size: int) -> SuiteResult:
     """``suite`` run on the mean-pooled embeddings of the module's encoder (``module.body``, ``module.tokenizer``):
-    the one evaluation path of training, for the periodic scores here and the scores before and after training."""
-    return suite.run(partial(embed_texts, module.body, module.tokenizer, batch_size=batch_size), progress=False)
+    the one evaluation path of training, for the periodic scores here and the scores before and after training.
+    Under FSDP every rank must call it (it gathers the sharded parameters)."""
+    return suite.run(partial(embed_texts, _full_body(module), module.tokenizer, batch_size=batch_size), progress=False)
+
+
+def _full_body(module: L.LightningModule) -> torch.nn.Module:
+    """``module.body``, or under FSDP an unsharded copy of it. FSDP leaves each rank a flat shard of the parameters,
+    and the body called directly (not through the sharded root) would run on those shards; so every rank gathers
+    the full state dict (a collective) into a fresh copy of the encoder, used for this evaluation only."""
+    strategy = getattr(getattr(module, "_trainer", None), "strategy", None)
+    if not isinstance(strategy, FSDPStrategy):
+        return module.body
+    root = strategy.model  # the sharded module Lightning trains
+    options = FullStateDictConfig(offload_to_cpu=module.device.type != "cpu", rank0_only=False)  # (CPU to CPU crashes)
+    with FSDP.state_dict_type(root, StateDictType.FULL_STATE_DICT, options):
+        state = root.state_dict()
+    copy = AutoModelForMaskedLM.from_config(module.encoder.config)
+    copy.load_state_dict({k.removeprefix("encoder."): v for k, v in state.items() if k.startswith("encoder.")})
+    return copy.base_model.to(module.device)
