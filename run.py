@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import declutr.config.resolvers  # noqa: F401  (registers ${minilm_path:} and friends)
 import declutr.tasks
+from declutr.config.schema import validate
 from declutr.errors import DeclutrConfigError, DeclutrRunError
 
 TASKS = sorted(m.name for m in pkgutil.iter_modules(declutr.tasks.__path__))  # one module per task
@@ -23,6 +24,8 @@ def main(cfg: DictConfig):
     if cfg.get("print_config"):
         print(OmegaConf.to_yaml(cfg, resolve=True))
     try:
+        if cfg.task != "train":  # task=train validates first thing itself, so a sweep records a bad job and goes on
+            validate(cfg)
         result = importlib.import_module(f"declutr.tasks.{cfg.task}").run(cfg)
     except DeclutrConfigError as err:
         _remove_empty_run_folder()

@@ -20,6 +20,7 @@ from declutr.callbacks.embedding_eval import evaluate_module
 from declutr.callbacks.interrupt import CheckpointOnInterrupt
 from declutr.callbacks.throughput import TokenThroughput
 from declutr.config.instantiate import build
+from declutr.config.schema import validate
 from declutr.data.checks import check_corpus_has_usable_document, check_objective_fits_sampler
 from declutr.data.datamodule import DeCLUTRDataModule
 from declutr.errors import DeclutrConfigError
@@ -39,9 +40,10 @@ def run(cfg: DictConfig) -> dict:
 
 
 def _train(cfg: DictConfig, context: dict) -> dict:
+    # Everything that can be known wrong is checked before the model is loaded: every setting first.
+    validate(cfg)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
-    # Everything that can be known wrong is checked before the model is loaded.
     check_encoder_source(cfg.model.encoder)
     tokenizer = load_tokenizer(cfg.model.encoder.name_or_path)
     datamodule = build_datamodule(cfg, tokenizer)

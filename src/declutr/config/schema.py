@@ -1,0 +1,212 @@
+"""The schema of the whole config: every numeric and choice setting with its type and allowed range, and the rules
+between settings. ``run.py`` checks a config against it once, before any model or data is loaded, and reports
+every violation together in one ``Configuration error``, each with its dotted key, its value, what is allowed and
+a fix. The YAML files in ``conf/`` keep the values and their comments; this module holds only what is allowed.
+
+A setting absent from a config (e.g. ``data.sampler.window_len`` under ``data/sampler=spans``) is not checked.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from declutr.data.spans import STRATEGIES
+from declutr.data.token_shards import DATA_FORMATS
+from declutr.errors import DeclutrConfigError
+from declutr.model.embedding import LONG_TEXTS
+
+ABSENT = object()  # OmegaConf.select's default for a key the config does not have
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: ``kind`` ``int`` or ``float`` within ``[low, high]`` (``low_open``: ``low`` itself refused),
+    or ``choice`` among ``choices``; ``nullable``: ``null`` allowed too; ``fix`` says what the setting means."""
+
+    key: str
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    choices: tuple = ()
+    nullable: bool = False
+    fix: str = ""
+
+    def allowed(self) -> str:
+        if self.kind == "choice":
+            text = "one of " + ", ".join(str(c) for c in self.choices)
+        else:
+            low = "" if self.low is None else f"{'>' if self.low_open else '>='} {self.low:g}"
+            high = "" if self.high is None else f"<= {self.high:g}"
+            text = f"{'an integer' if self.kind == 'int' else 'a number'}" + (
+                f" {' and '.join(x for x in (low, high) if x)}" if low or high else "")
+        return text + (", or null" if self.nullable else "")
+
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` is not allowed, or ``None``."""
+        if value is None:
+            return None if self.nullable else "null is not allowed"
+        if self.kind == "choice":
+            return None if value in self.choices else "not a known choice"
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return "not a number"
+        if self.kind == "int" and not isinstance(value, int):
+            return "not an integer"
+        if math.isnan(value):
+            return "not a number"
+        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+            return "too small"
+        if self.high is not None and value > self.high:
+            return "too large"
+        return None
+
+
+def _int(key: str, low: float | None = None, high: float | None = None, nullable: bool = False,
+         fix: str = "") -> Setting:
+    return Setting(key, "int", low, high, nullable=nullable, fix=fix)
+
+
+def _float(key: str, low: float | None = None, high: float | None = None, low_open: bool = False,
+           nullable: bool = False, fix: str = "") -> Setting:
+    return Setting(key, "float", low, high, low_open, nullable=nullable, fix=fix)
+
+
+def _choice(key: str, choices: tuple, nullable: bool = False, fix: str = "") -> Setting:
+    return Setting(key, "choice", choices=tuple(choices), nullable=nullable, fix=fix)
+
+
+PRECISIONS = ("64-true", "64", "32-true", "32", "16-mixed", "16", "bf16-mixed", "bf16", "16-true", "bf16-true")
+ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "tpu", "auto")
+
+SCHEMA: tuple[Setting, ...] = (
+    _int("seed", 0, 2**32 - 1, nullable=True, fix="the random seed"),
+    # data
+    _int("data.batch_size", 1, fix="documents per step per device"),
+    _float("data.mlm_probability", 0, 1, low_open=True, fix="the share of anchor tokens masked for MLM"),
+    _int("data.num_workers", 0, fix="DataLoader worker processes (0: read in the main process)"),
+    _int("data.prefetch_factor", 1, fix="batches each worker prepares ahead"),
+    _int("data.shuffle_buffer", 0, fix="documents shuffled together (0: no shuffling)"),
+    _float("data.max_bad_fraction", 0, 1, fix="the share of unreadable documents tolerated"),
+    _choice("data.format", DATA_FORMATS, fix="how the corpus is stored"),
+    _choice("data.text_split", ("file", "line", "paragraph"), fix="what one document is in a text file"),
+    _int("data.sampler.num_anchors", 1, fix="anchors per document (A)"),
+    _int("data.sampler.num_positives", 1, fix="positives per anchor (P)"),
+    _int("data.sampler.min_span_len", 1, fix="the shortest span in tokens"),
+    _int("data.sampler.max_span_len", 1, fix="the longest span in tokens"),
+    _choice("data.sampler.strategy", STRATEGIES, fix="where positives are sampled relative to their anchor"),
+    _int("data.sampler.window_len", 1, fix="tokens per MLM window"),
+    _int("data.sampler.windows_per_document", 1, nullable=True, fix="windows per document (null: all of them)"),
+    # model
+    _float("model.temperature", 0, low_open=True, fix="the NT-Xent temperature (the paper: 0.05)"),
+    _float("model.contrastive_weight", 0, fix="the weight of the contrastive loss (0: off)"),
+    _float("model.mlm_weight", 0, fix="the weight of the MLM loss (0: off)"),
+    _int("model.max_nonfinite_steps", 1, fix="non-finite steps in a row before the run stops"),
+    _float("model.warmup_fraction", 0, 1, fix="the share of the steps with LR warm-up"),
+    _int("model.grad_cache.chunk_size", 1, nullable=True, fix="GradCache's sequences per chunk (null: off)"),
+    _float("model.optimizer.lr", 0, low_open=True, fix="the learning rate"),
+    _float("model.optimizer.eps", 0, low_open=True, fix="AdamW's epsilon"),
+    _float("model.optimizer.weight_decay", 0, fix="AdamW's weight decay"),
+    # trainer
+    _int("trainer.max_steps", 1, fix="optimizer steps, also the LR schedule's length (the corpus is a stream)"),
+    _int("trainer.max_epochs", 1, nullable=True, fix="a bound on epochs (null: steps alone)"),
+    _int("trainer.devices", 1, fix="processes or GPUs per node"),
+    _int("trainer.num_nodes", 1, fix="nodes"),
+    _int("trainer.accumulate_grad_batches", 1, fix="batches per optimizer step"),
+    _int("trainer.log_every_n_steps", 1, fix="steps between logged points"),
+    _float("trainer.gradient_clip_val", 0, nullable=True, fix="the gradient norm clipped to (0 or null: off)"),
+    _choice("trainer.precision", PRECISIONS, fix="Lightning's precision"),
+    _choice("trainer.accelerator", ACCELERATORS, fix="the hardware"),
+    # callbacks
+    _int("callbacks.stsb_dev.every_n_steps", 1, fix="steps between periodic evaluations"),
+    _int("callbacks.stsb_dev.batch_size", 1, fix="sentences per forward pass"),
+    _int("callbacks.stsb_dev.max_examples", 10, nullable=True, fix="examples per split (null: all)"),
+    _int("callbacks.model_checkpoint.save_top_k", -1, fix="best checkpoints kept (-1: all, 0: none)"),
+    _choice("callbacks.model_checkpoint.mode", ("max", "min"), fix="whether a higher monitored score is better"),
+    _int("callbacks.span_log.batches", 1, fix="batches whose span lengths are logged"),
+    _int("callbacks.span_log.examples", 0, fix="anchors shown as text"),
+    _int("callbacks.progress_bar.refresh_rate", 0, fix="steps between progress-bar refreshes (0: off)"),
+    # evaluation
+    _int("eval.batch_size", 1, fix="sentences per forward pass (every evaluation)"),
+    _int("eval.max_examples", 10, nullable=True, fix="examples per split (null: all)"),
+    _int("eval.seed", 0, fix="the subsampling and cross-validation seed"),
+    _choice("eval.representation", ("last_layer", "word_embeddings"), fix="what is mean-pooled"),
+    _int("eval.protocol.kfold", 2, fix="cross-validation folds"),
+    _int("eval.protocol.max_iter", 1, fix="the solver's iterations"),
+    _int("eval.protocol.n_jobs", 1, nullable=True, fix="parallel fits (null: one)"),
+    # embed, export, prepare, reproduce
+    _int("embed.batch_size", 1, fix="texts per forward pass"),
+    _int("embed.block_size", 1, fix="texts read and written at a time"),
+    _int("embed.max_length", 2, nullable=True, fix="tokens per text (null: the model's limit)"),
+    _choice("embed.long_texts", LONG_TEXTS, fix="what happens to texts longer than the window"),
+    _int("export.max_length", 2, nullable=True, fix="the exported window in tokens (null: the model's)"),
+    _int("prepare.chunk_words", 1, fix="words per document chunk"),
+    _int("prepare.min_tokens", 1, fix="the shortest document kept"),
+    _int("prepare.shard_size", 1, fix="documents per shard"),
+    _int("reproduce.lr_steps", 1, nullable=True, fix="steps of each lr probe (null: as long as the axes' runs)"),
+    _int("reproduce.parallel", 1, fix="jobs at a time"),
+)
+
+
+def _span_lengths(cfg: DictConfig) -> list[str]:
+    low, high = (OmegaConf.select(cfg, f"data.sampler.{k}_span_len", default=None) for k in ("min", "max"))
+    if isinstance(low, int) and isinstance(high, int) and low > high:
+        return [f"data.sampler.min_span_len={low} is above data.sampler.max_span_len={high}: the shortest span "
+                f"must be <= the longest; set data.sampler.min_span_len<={high}."]
+    return []
+
+
+def _objective(cfg: DictConfig) -> list[str]:
+    weights = [OmegaConf.select(cfg, f"model.{k}_weight", default=None) for k in ("contrastive", "mlm")]
+    if all(isinstance(w, int | float) and not isinstance(w, bool) and w == 0 for w in weights):
+        return ["model.contrastive_weight=0 and model.mlm_weight=0 leave nothing to train: set either above 0."]
+    return []
+
+
+def _gradient_clipping(cfg: DictConfig) -> list[str]:
+    accumulate = OmegaConf.select(cfg, "trainer.accumulate_grad_batches", default=None)
+    chunk = OmegaConf.select(cfg, "model.grad_cache.chunk_size", default=None)
+    if isinstance(accumulate, int) and accumulate > 1 and chunk is not None:
+        return [f"model.grad_cache.chunk_size={chunk} with trainer.accumulate_grad_batches={accumulate}: GradCache "
+                "already gives a large batch in the memory of one chunk; set trainer.accumulate_grad_batches=1 "
+                "(or model.grad_cache.chunk_size=null)."]
+    return []
+
+
+RULES: tuple[Callable[[DictConfig], list[str]], ...] = (_span_lengths, _objective, _gradient_clipping)
+
+
+def _interpolated(cfg: DictConfig, key: str) -> bool:
+    parent, _, name = key.rpartition(".")
+    node = OmegaConf.select(cfg, parent) if parent else cfg
+    return isinstance(node, DictConfig) and OmegaConf.is_interpolation(node, name)
+
+
+def violations(cfg: DictConfig) -> list[str]:
+    """Every setting of ``cfg`` outside the schema, and every broken rule between settings, one line each."""
+    found = []
+    for setting in SCHEMA:
+        try:
+            value = OmegaConf.select(cfg, setting.key, default=ABSENT)
+        except Exception:  # noqa: BLE001 (an interpolation that cannot resolve: reported where it is used)
+            continue
+        if value is ABSENT or _interpolated(cfg, setting.key):  # an interpolated value is checked at its source
+            continue
+        why = setting.problem(value)
+        if why:
+            found.append(f"{setting.key}={value!r}: {why}; allowed: {setting.allowed()} ({setting.fix}).")
+    if not found:  # the rules assume settings of the right types
+        for rule in RULES:
+            found += rule(cfg)
+    return found
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise one :class:`DeclutrConfigError` listing every violation of ``cfg``, if any."""
+    found = violations(cfg)
+    if found:
+        raise DeclutrConfigError(f"{len(found)} setting(s) out of range:\n  - " + "\n  - ".join(found))

@@ -1,0 +1,139 @@
+"""The config schema: every out-of-range value of every setting is refused naming its own key, all violations are
+reported together, the rules between settings hold, and every numeric setting in conf/ has a schema entry.
+
+The out-of-range cases are generated from the schema itself (hypothesis), so a setting added to it later is covered
+without a new test. They are checked in-process through ``validate``, the function ``run.py`` calls; a few
+end-to-end ``run.py`` cases check the exit status, the message, no traceback and no run folder.
+"""
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from declutr.config.schema import SCHEMA, Setting, validate, violations
+from declutr.errors import DeclutrConfigError
+from tests.helpers.configs import compose_hydra
+from tests.helpers.paths import ROOT
+from tests.helpers.runs import FAST, run_py
+
+CONF = ROOT / "conf"
+# Overrides under which each setting is part of the composed config (most are there by default).
+PRESENT_WITH = {"data.sampler.window_len": ["data/sampler=windows"],
+                "data.sampler.windows_per_document": ["data/sampler=windows"],
+                "eval.protocol.kfold": ["eval=quick"], "eval.protocol.max_iter": ["eval=quick"],
+                "eval.protocol.n_jobs": ["eval=quick"], "trainer.num_nodes": ["trainer=ddp_cpu"],
+                "reproduce.lr_steps": ["task=reproduce"], "reproduce.parallel": ["task=reproduce"]}
+CONFIGS: dict[tuple, DictConfig] = {}
+# Every option of every group (the neutral model/trainer bases and Hydra's own groups aside).
+OPTIONS = [(f"{path.parent.relative_to(CONF).as_posix()}={path.stem}",) for path in sorted(CONF.rglob("*.yaml"))
+           if path.parent != CONF and path.parts[len(CONF.parts)] not in ("hydra", "experiment")
+           and path.parent.name != "common" and path.stem != "default"]
+OPTIONS += [(f"experiment={path.relative_to(CONF / 'experiment').with_suffix('').as_posix()}",)
+            for path in sorted((CONF / "experiment").rglob("*.yaml"))]
+
+
+def composed(setting: Setting) -> DictConfig:
+    overrides = tuple(PRESENT_WITH.get(setting.key, []))
+    if overrides not in CONFIGS:
+        cfg = compose_hydra(*overrides)
+        with open_dict(cfg):
+            del cfg["hydra"]
+        CONFIGS[overrides] = cfg
+    return CONFIGS[overrides].copy()
+
+
+def bad_values(setting: Setting) -> st.SearchStrategy:
+    """Values the setting must refuse: out of its range or choices, of the wrong type, or null when not allowed."""
+    wrong = [st.text(min_size=1, max_size=8).filter(lambda s: s not in setting.choices), st.just([1, 2])]
+    if not setting.nullable:
+        wrong.append(st.none())
+    if setting.kind == "choice":
+        return st.one_of(*wrong, st.integers(-5, 5))
+    if setting.low is not None:
+        below = setting.low if setting.low_open else setting.low - 1e-9 if setting.kind == "float" else setting.low - 1
+        wrong.append(st.floats(max_value=below, allow_nan=False, allow_infinity=False) if setting.kind == "float"
+                     else st.integers(max_value=int(below)))
+    if setting.high is not None:
+        above = setting.high + (1e-9 if setting.kind == "float" else 1)
+        wrong.append(st.floats(min_value=above, allow_nan=False, allow_infinity=False) if setting.kind == "float"
+                     else st.integers(min_value=int(above)))
+    if setting.kind == "int":
+        wrong.append(st.just(1.5))
+    return st.one_of(*wrong)
+
+
+@pytest.mark.parametrize("setting", SCHEMA, ids=[s.key for s in SCHEMA])
+def test_every_setting_is_in_its_config_and_its_shipped_value_is_allowed(setting):
+    cfg = composed(setting)
+    assert OmegaConf.select(cfg, setting.key, default="absent") != "absent", f"{setting.key} is not in conf/"
+    assert setting.problem(OmegaConf.select(cfg, setting.key)) is None
+
+
+@pytest.mark.parametrize("setting", SCHEMA, ids=[s.key for s in SCHEMA])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_every_out_of_range_value_is_refused_naming_its_own_key(setting, data):
+    value = data.draw(bad_values(setting))
+    cfg = composed(setting)
+    OmegaConf.update(cfg, setting.key, value, force_add=True)
+    with pytest.raises(DeclutrConfigError) as error:
+        validate(cfg)
+    lines = [line for line in str(error.value).splitlines() if line.startswith("  - ")]
+    assert len(lines) == 1 and lines[0].startswith(f"  - {setting.key}={value!r}: "), lines
+    assert "allowed: " in lines[0]
+
+
+def test_every_violation_is_reported_together():
+    cfg = compose_hydra("model.temperature=-0.05", "data.batch_size=0", "data.mlm_probability=1.5")
+    found = violations(cfg)
+    assert [line.split("=")[0] for line in found] == ["data.batch_size", "data.mlm_probability", "model.temperature"]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["data.sampler.min_span_len=200", "data.sampler.max_span_len=100"], "min_span_len=200 is above"),
+    (["model.contrastive_weight=0", "model.mlm_weight=0"], "leave nothing to train"),
+    (["model.grad_cache.chunk_size=8", "trainer.accumulate_grad_batches=2"], "GradCache already"),
+])
+def test_rules_between_settings(overrides, message):
+    with pytest.raises(DeclutrConfigError, match=message):
+        validate(compose_hydra(*overrides))
+
+
+def test_every_shipped_option_passes_and_every_numeric_setting_has_a_schema_entry():
+    """Every option of every group is valid as shipped, and a numeric setting added to conf/ without a schema
+    entry fails here (the free-form keys are listed)."""
+    free = {"eval.tasks", "evaluate.tasks", "callbacks.stsb_dev.tasks", "logger", "model.encoder.config_overrides"}
+    covered = {setting.key for setting in SCHEMA}
+    missing = set()
+    for overrides in [(), *OPTIONS]:
+        cfg = compose_hydra(*overrides)
+        with open_dict(cfg):
+            del cfg["hydra"]
+        assert violations(cfg) == [], overrides
+        for key, value in _leaves(cfg):
+            numeric = isinstance(value, int | float) and not isinstance(value, bool)
+            if numeric and key not in covered and not any(key.startswith(f"{f}.") or key == f for f in free):
+                missing.add(key)
+    assert not missing, f"settings without a schema entry: {sorted(missing)}"
+
+
+def _leaves(node, prefix=""):
+    for key, value in node.items_ex(resolve=False):
+        if isinstance(value, DictConfig):
+            yield from _leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task, overrides", [
+    ("train", ["model.temperature=-0.05", "data.batch_size=0"]),
+    ("eval", ["eval.batch_size=0"]),
+    ("prepare", ["prepare.shard_size=-3"]),
+])
+def test_run_py_refuses_out_of_range_settings_cleanly(tmp_path, task, overrides):
+    result = run_py(*FAST, f"task={task}", *overrides, f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "Configuration error" in result.stderr and all(o.split("=")[0] in result.stderr for o in overrides)
+    assert not (tmp_path / "run").exists(), "nothing is written for a config that cannot run"
