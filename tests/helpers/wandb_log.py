@@ -73,3 +73,9 @@ def config_values(path: Path) -> dict:
     """The run's config: top-level key -> JSON-decoded value (later updates win)."""
     return {item.key: json.loads(item.value_json) for record in records(path)
             if record.WhichOneof("record_type") == "config" for item in record.config.update}
+
+
+def run_identity(path: Path) -> dict[str, str]:
+    """The run's id, display name, group and job type, from its last run record."""
+    run = [record.run for record in records(path) if record.WhichOneof("record_type") == "run"][-1]
+    return {"id": run.run_id, "name": run.display_name, "group": run.run_group, "job_type": run.job_type}

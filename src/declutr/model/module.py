@@ -97,7 +97,7 @@ class DeCLUTRModule(L.LightningModule):
         _check_chunk_size("model.chunk_size", chunk_size, auto=True)
         self.chunk_size = cache_size if cache_size is not None else chunk_size
         self.recompute = cache_size is not None  # GradCache
-        self.save_hyperparameters(ignore=["optimizer", "tokenizer"])
+        self.save_hyperparameters(ignore=["optimizer", "tokenizer"], logger=False)  # the loggers get the whole config
         self.encoder = load_masked_lm(**encoder)
         self.head = mlm_head(self.encoder)
         if mlm_weight <= 0:

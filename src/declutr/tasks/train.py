@@ -30,6 +30,7 @@ from declutr.export import training_record, write_export
 from declutr.files.checkpoints import load_checkpoint
 from declutr.model.huggingface import check_encoder_source, check_spans_fit_model
 from declutr.report.run_record import record_run, wandb_tags
+from declutr.report.wandb_run import wandb_defaults
 from declutr.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def _train(cfg: DictConfig, context: dict) -> dict:
     callbacks = [build(c) for c in _callback_nodes(cfg)] + [DataAccounting(), CheckpointOnInterrupt()]
     if cfg.get("log_documents"):
         callbacks.append(DocumentLog(Path(cfg.paths.output_dir) / "documents.tsv"))
-    loggers = [build(c) for c in (cfg.get("logger") or {}).values()]
+    loggers = [build(c, **wandb_defaults(cfg, c, context["experiment"])) for c in (cfg.get("logger") or {}).values()]
     trainer: L.Trainer = build(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     module = build(cfg.model, tokenizer=tokenizer, _convert_="all")
     for logger in loggers:
