@@ -2,6 +2,7 @@
 
 import pytest
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import MissingMandatoryValue, OmegaConf
 
@@ -108,6 +109,7 @@ def test_each_ablation_sweeps_its_axis_and_every_value_composes(make_config, axi
     job with each of them composes and resolves (at the CPU reproduction scale, tagged with the axis)."""
     params = compose_hydra(f"experiment=ablation/{axis}").hydra.sweeper.params
     (key, values), = params.items()  # one axis per config
+    assert compose_hydra(f"experiment=ablation/{axis}").hydra.mode == RunMode.MULTIRUN  # a sweep even without -m
     assert len(values.split(",")) >= 3
     for value in values.split(","):
         cfg = make_config(f"experiment=ablation/{axis}", f"{key}={value}")

@@ -32,9 +32,10 @@ def corpus(tmp_path_factory, tokenizer) -> Path:
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory, corpus):
-    """The anchors axis at the smoke scale with A = 4, 1, 2: the first job has no usable document and fails."""
+    """The anchors axis at the smoke scale with A = 4, 1, 2: the first job has no usable document and fails.
+    Run without -m: an ablation experiment is a sweep by itself (hydra.mode=MULTIRUN)."""
     folder = tmp_path_factory.mktemp("multirun")
-    result = run_py("-m", "experiment=ablation/anchors", "experiment/scale=smoke", "data.sampler.num_anchors=4,1,2",
+    result = run_py("experiment=ablation/anchors", "experiment/scale=smoke", "data.sampler.num_anchors=4,1,2",
                     f"data.files=[{corpus}]", f"paths.data_dir={DATA_DIR}", "trainer.max_steps=3",
                     "evaluate.tasks.stsb_test=null", "data.num_workers=0", "logger=wandb", f"hydra.sweep.dir={folder}")
     return folder, result
