@@ -57,7 +57,7 @@ def main() -> None:
     st = SentenceTransformer(_minilm_path(), device="cpu")  # Transformer (window 256) + mean pooling + Normalize
     ours = Encoder(_minilm_path(), device="cpu", max_length=st.max_seq_length)
     runners = {
-        "declutr.Encoder": lambda x: ours.encode(x, batch_size=args.batch_size, normalize=True),
+        "declutr.Encoder": lambda x: ours.encode(x, batch_size=args.batch_size, normalize_embeddings=True),
         "SentenceTransformer": lambda x: st.encode(x, batch_size=args.batch_size, convert_to_numpy=True),
     }
     difference = np.abs(runners["declutr.Encoder"](texts[:256]) - runners["SentenceTransformer"](texts[:256])).max()

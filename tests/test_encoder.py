@@ -1,5 +1,7 @@
 """``Encoder``: loading, input order under length sorting, options, and clear errors for bad sources."""
 
+import inspect
+
 import numpy as np
 import pytest
 import torch
@@ -34,7 +36,7 @@ def test_embeddings_equal_a_plain_forward_and_keep_input_order(encoder, tokenize
 def test_single_text_tensor_output_and_normalisation(encoder):
     single = encoder.encode("The cat sat on the mat.", convert_to_tensor=True)
     assert isinstance(single, torch.Tensor) and single.shape == (384,)
-    unit = encoder.encode(TEXTS, normalize=True)
+    unit = encoder.encode(TEXTS, normalize_embeddings=True)
     np.testing.assert_allclose(np.linalg.norm(unit, axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(unit[0], (single / single.norm()).numpy(), atol=1e-5)
 
@@ -104,3 +106,15 @@ def test_random_init_baseline_keeps_the_architecture_and_is_seeded(encoder):
     assert not torch.equal(first.model.get_input_embeddings().weight, encoder.model.get_input_embeddings().weight)
     with pytest.raises(DeclutrConfigError, match="representation='cls' is not an option: use one of last_layer"):
         Encoder(_minilm_path(), device="cpu", representation="cls")
+
+
+def test_encode_takes_sentence_transformers_argument_names(encoder):
+    """Code written for SentenceTransformer.encode runs on an Encoder: every keyword argument has ST's name (the
+    texts come first, positionally; ST itself has called them ``sentences`` and ``inputs``)."""
+    from sentence_transformers import SentenceTransformer
+
+    keywords = lambda f: list(inspect.signature(f).parameters)[2:]  # noqa: E731 (after self and the texts)
+    assert set(keywords(type(encoder).encode)) - {"long_texts"} <= set(keywords(SentenceTransformer.encode))
+    vectors = encoder.encode(TEXTS[:2], batch_size=2, show_progress_bar=False, convert_to_numpy=False,
+                             normalize_embeddings=True)
+    assert isinstance(vectors, torch.Tensor) and torch.allclose(vectors.norm(dim=1), torch.ones(2), atol=1e-5)

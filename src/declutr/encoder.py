@@ -67,22 +67,23 @@ class Encoder:
     def dim(self) -> int:
         return self.model.config.hidden_size
 
-    def encode(self, texts: Sequence[str] | str, batch_size: int = 64, normalize: bool = False,
-               show_progress: bool = False, convert_to_tensor: bool = False,
+    def encode(self, sentences: Sequence[str] | str, batch_size: int = 64, show_progress_bar: bool = False,
+               convert_to_numpy: bool = True, convert_to_tensor: bool = False, normalize_embeddings: bool = False,
                long_texts: str = "truncate") -> np.ndarray | torch.Tensor:
-        """Embeddings ``(len(texts), dim)`` float32 in input order (a single string gives ``(dim,)``).
+        """Embeddings ``(len(sentences), dim)`` float32 in input order (a single string gives ``(dim,)``), with
+        ``SentenceTransformer.encode``'s argument names.
 
-        ``normalize`` scales each vector to unit length; ``convert_to_tensor`` returns a CPU tensor instead
-        of a numpy array; ``long_texts="chunk"`` averages the windows of texts longer than ``max_length``
-        instead of truncating them.
+        ``normalize_embeddings`` scales each vector to unit length; ``convert_to_tensor`` (or
+        ``convert_to_numpy=False``) returns a CPU tensor instead of a numpy array; ``long_texts="chunk"`` averages
+        the windows of texts longer than ``max_length`` instead of truncating them.
         """
-        single = isinstance(texts, str)
-        vectors = embed_texts(self.body, self.tokenizer, [texts] if single else texts, batch_size,
-                              self.max_length, long_texts, show_progress)
-        if normalize:
+        single = isinstance(sentences, str)
+        vectors = embed_texts(self.body, self.tokenizer, [sentences] if single else sentences, batch_size,
+                              self.max_length, long_texts, show_progress_bar)
+        if normalize_embeddings:
             vectors = torch.nn.functional.normalize(vectors, dim=-1)
         vectors = vectors[0] if single else vectors
-        return vectors if convert_to_tensor else vectors.numpy()
+        return vectors.numpy() if convert_to_numpy and not convert_to_tensor else vectors
 
 
 def load_encoder(path_or_name: str | Path):

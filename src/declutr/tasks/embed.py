@@ -40,7 +40,7 @@ def run(cfg: DictConfig) -> dict:
     with writer(output, count, encoder.dim) as write, \
             tqdm(total=count, desc="Embedding", unit="text", disable=not options.progress) as bar:
         for block in _blocks(_read_texts(source, options.text_field), options.block_size):
-            write(encoder.encode(block, batch_size=options.batch_size, normalize=options.normalize,
+            write(encoder.encode(block, batch_size=options.batch_size, normalize_embeddings=options.normalize,
                                  long_texts=options.long_texts))
             bar.update(len(block))
     rate = count / max(time.perf_counter() - start, 1e-9)
