@@ -1,0 +1,16 @@
+"""``python run.py --help``: a short page naming every task, examples and the config groups, not Hydra's generic one."""
+
+import re
+
+from tests.helpers.paths import ROOT
+from tests.helpers.runs import run_py
+
+
+def test_help_names_every_task_and_the_groups_in_one_page():
+    result = run_py("--help")
+    assert result.returncode == 0, result.stderr[-2000:]
+    tasks = sorted(p.stem for p in (ROOT / "src" / "declutr" / "tasks").glob("*.py") if p.stem != "__init__")
+    listed = re.findall(r"^(\w+) {2,}", result.stdout.split("== Tasks")[1].split("==")[1], flags=re.M)
+    assert sorted(listed) == tasks
+    assert "experiment/ablation: anchors" in result.stdout and "--cfg job" in result.stdout
+    assert len(result.stdout.splitlines()) < 60
