@@ -13,7 +13,9 @@ def test_prepare_is_idempotent_and_guards_its_settings(make_config, raw_corpus, 
     overrides = ["task=prepare", "model=tiny", f"prepare.corpus_dir={raw_corpus}", f"prepare.output_dir={out}"]
     result = prepare.run(make_config(*overrides))
     assert result["documents"] > 0 and (out / "manifest.json").is_file()
-    assert "kept" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "kept" in printed.out
+    assert "Preparing" in printed.err and f"kept {result['documents']:,}" in printed.err and "tokens/s" in printed.err
     assert len(list(out.glob("*.ids.bin"))) == len(list(out.glob("*.offsets.npy"))) == len(list(out.glob("*.jsonl.gz")))
     prepare.run(make_config(*overrides))
     assert "already prepared" in capsys.readouterr().out

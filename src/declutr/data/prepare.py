@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from declutr.data.token_shards import (
     IDS_SUFFIX,
@@ -148,17 +149,23 @@ def prepare_corpus(
     shard_size: int = 500,
     settings: dict | None = None,
     token_ids: bool = False,
+    progress: bool = False,
 ) -> PrepareReport:
     """Write ``shard-XXXXX.jsonl.gz`` files of ``{"id", "source", "text", "num_tokens"}``, with ``token_ids``
     their token-id shards too, and a ``manifest.json`` (recording ``settings``). Shards are written under
-    temporary names and renamed, and the manifest last, so an interrupted run leaves no half shard behind."""
+    temporary names and renamed, and the manifest last, so an interrupted run leaves no half shard behind.
+    ``progress`` shows a bar of documents read, with documents kept and tokens per second."""
     corpus_dir, output_dir = Path(corpus_dir), Path(output_dir)
     if not corpus_dir.is_dir():
         raise DeclutrConfigError(f"Raw corpus folder {corpus_dir} not found: set prepare.corpus_dir or DECLUTR_DATA_DIR.")
     output_dir.mkdir(parents=True, exist_ok=True)
     dtype = ids_dtype(len(tokenizer))
     report, records, ids, shards, token_shards = PrepareReport(), [], [], [], {}
+    bar = tqdm(desc="Preparing", unit="doc", disable=not progress)
     for source, doc_id, text in raw_documents(corpus_dir, chunk_words):
+        bar.update()
+        if bar.n % 100 == 0:
+            _show_rates(bar, report)
         if not text:
             report.dropped[source, "empty"] += 1
             continue
@@ -176,6 +183,8 @@ def prepare_corpus(
             records, ids = [], []
     if records:
         _write_shards(output_dir, shards, token_shards, records, ids)
+    _show_rates(bar, report, refresh=True)
+    bar.close()
     if not shards:
         raise DeclutrConfigError(f"No document in {corpus_dir} reaches {min_tokens} tokens: lower prepare.min_tokens.")
     manifest = {"settings": settings, "shards": shards, "documents": sum(report.kept.values()), "tokens": report.tokens,
@@ -184,6 +193,11 @@ def prepare_corpus(
         manifest["token_ids"] = token_ids_section(tokenizer_identity(tokenizer), token_shards)
     write_text_atomically(output_dir / MANIFEST, json.dumps(manifest, indent=2))
     return report
+
+
+def _show_rates(bar: tqdm, report: PrepareReport, refresh: bool = False) -> None:
+    elapsed = max(bar.format_dict["elapsed"], 1e-9)
+    bar.set_postfix_str(f"kept {sum(report.kept.values()):,}, {report.tokens / elapsed:,.0f} tokens/s", refresh=refresh)
 
 
 def add_token_ids(prepared_dir: str | Path, tokenizer) -> int:

@@ -39,7 +39,7 @@ def run(cfg: DictConfig) -> dict:
         return {"output_dir": str(output)}
     remove_prepared(output)  # overwrite: no stale shard or manifest may survive next to new ones
     report = prepare_corpus(options.corpus_dir, output, tokenizer, options.min_tokens, options.chunk_words,
-                            options.shard_size, settings, options.token_ids)
+                            options.shard_size, settings, options.token_ids, progress=options.progress)
     print(report.summary())
     print(f"Wrote {output} in {time.perf_counter() - start:.0f}s.")
     return {"output_dir": str(output), "documents": sum(report.kept.values())}
