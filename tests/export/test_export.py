@@ -1,12 +1,16 @@
 """The export folder writer and the model card, on a real tiny model (no training needed)."""
 
 import json
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 
+from declutr.config.resolvers import _minilm_path
 from declutr.errors import DeclutrConfigError
 from declutr.export import TrainingRecord, write_export
+from declutr.export.folder import push_to_hub
 from declutr.export.model_card import render_model_card
 from declutr.model.huggingface import load_masked_lm
 from tests.helpers.model import TINY
@@ -41,7 +45,7 @@ def test_folder_layout_and_sentence_transformers_configs(model, tokenizer, tmp_p
 
 def test_model_card_states_base_model_corpus_steps_results_and_config():
     card = render_model_card(RECORD, "my-encoder", dim=384, window=256)
-    assert card.startswith("---\nlibrary_name: sentence-transformers\n")
+    assert card.startswith("---\nlicense: apache-2.0\nlanguage: [en]\nlibrary_name: sentence-transformers\n")
     assert "base_model: sentence-transformers/all-MiniLM-L6-v2\n" in card and "# my-encoder\n" in card
     assert "384 dimensions, texts truncated at 256 tokens" in card and "max_length=256" in card
     assert "Corpus: `corpus/a.jsonl`, `corpus/b.txt`" in card and "Optimizer steps: 250" in card
@@ -53,7 +57,7 @@ def test_model_card_states_base_model_corpus_steps_results_and_config():
 
 def test_model_card_of_a_model_not_trained_here():
     card = render_model_card(TrainingRecord(base_model="/models/local-bert"), "local-bert", dim=768, window=512)
-    assert "A sentence encoder `/models/local-bert`." in card
+    assert "A sentence encoder `local-bert`." in card and "/models" not in card
     assert "base_model:" not in card, "local paths are not hub names"
     assert "## Training" not in card and "## Evaluation" not in card and "## Full configuration" not in card
 
@@ -82,3 +86,51 @@ def test_model_card_of_an_mlm_pretrained_base_describes_its_windows():
         "data": {"batch_size": 8, "sampler": {"window_len": 126, "windows_per_document": 4}}})
     card = render_model_card(record, "mlm_base", dim=256, window=128)
     assert "8 documents x 4 contiguous windows of 126 tokens (MLM pretraining)" in card and "anchors" not in card
+
+
+def test_model_card_carries_hub_metadata_a_title_the_citation_and_no_local_path(tmp_path):
+    data_dir = tmp_path / "data"
+    record = TrainingRecord(
+        base_model=_minilm_path(), corpus=[str(data_dir / "corpus")], steps=600,
+        config={"model": {"encoder": {"name_or_path": _minilm_path()}}, "paths": {"data_dir": str(data_dir)},
+                "data": {"files": [str(data_dir / "corpus")]}, "elsewhere": "/opt/somewhere/file.txt",
+                "here": str(Path.cwd() / "outputs" / "run")},
+        results={"before training": {"stsb_dev": 54.0}, "after training": {"stsb_dev": 55.5, "stsb_test": 44.1}})
+    card = render_model_card(record, "model", dim=256, window=130, license="mit", language="en")
+    assert "# DeCLUTR all-MiniLM-L6-v2\n" in card, "a training run's folder name 'model' is no title"
+    front = card.split("---")[1]
+    assert "license: mit" in front and "language: [en]" in front
+    assert "base_model: sentence-transformers/all-MiniLM-L6-v2" in front
+    assert "model-index:" in front and "value: 55.50" in front and "value: 44.10" in front and "54.0" not in front
+    assert "@inproceedings{giorgi-etal-2021-declutr" in card
+    config = card.split("## Full configuration")[1]
+    assert "name_or_path: sentence-transformers/all-MiniLM-L6-v2" in config
+    assert "<data_dir>/corpus" in config and "./outputs/run" in config and "<local>/file.txt" in config
+    assert str(tmp_path) not in config and "site-packages" not in config
+
+
+class StandInHub:
+    """Records what an upload sends, as the Hugging Face Hub would receive it (the Hub is unreachable here)."""
+
+    def __init__(self):
+        self.repos, self.uploads = {}, []
+
+    def create_repo(self, repo_id, private, exist_ok, repo_type):
+        assert exist_ok and repo_type == "model"
+        self.repos.setdefault(repo_id, private)
+
+    def upload_folder(self, folder_path, repo_id, repo_type, commit_message):
+        assert repo_id in self.repos
+        self.uploads.append((repo_id, sorted(p.name for p in Path(folder_path).iterdir())))
+        return SimpleNamespace(commit_url=f"https://huggingface.co/{repo_id}/commit/abc")
+
+
+def test_push_to_hub_creates_the_repo_and_uploads_the_whole_folder(model, tokenizer, tmp_path):
+    target = write_export(model, tokenizer, tmp_path / "out", RECORD, window=128)
+    hub = StandInHub()
+    url = push_to_hub(target, "me/declutr-tiny", private=True, api=hub)
+    assert url == "https://huggingface.co/me/declutr-tiny/commit/abc" and hub.repos == {"me/declutr-tiny": True}
+    ((repo, files),) = hub.uploads
+    assert {"README.md", "config.json", "modules.json", "model.safetensors", "declutr_training.json"} <= set(files)
+    with pytest.raises(DeclutrConfigError, match="export.push_to_hub='declutr-tiny' is not a repo id"):
+        push_to_hub(target, "declutr-tiny", api=hub)

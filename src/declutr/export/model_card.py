@@ -1,32 +1,82 @@
-"""The exported folder's ``README.md``: what the model is, how to load it, how it was trained and scored."""
+"""The exported folder's ``README.md``: what the model is, how to load it, how it was trained and scored, with the
+Hugging Face Hub's metadata (base model, license, language, model-index of the scores) and the paper's citation.
+Local paths never reach the card: a base model installed locally is named by its hub name when known, and the
+embedded config shows paths relative to the project, the data folder or the home folder."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from declutr.encoder import looks_local_path
+from declutr.config.resolvers import OFFLINE_MODELS
 from declutr.export.provenance import TrainingRecord
+from declutr.model.huggingface import looks_local_path
+
+CITATION = """@inproceedings{giorgi-etal-2021-declutr,
+    title = "{D}e{CLUTR}: Deep Contrastive Learning for Unsupervised Textual Representations",
+    author = "Giorgi, John and Nitski, Osvald and Wang, Bo and Bader, Gary",
+    booktitle = "Proceedings of the 59th Annual Meeting of the Association for Computational Linguistics and the 11th
+                 International Joint Conference on Natural Language Processing (Volume 1: Long Papers)",
+    year = "2021",
+    publisher = "Association for Computational Linguistics",
+    url = "https://aclanthology.org/2021.acl-long.72",
+    pages = "879--895",
+}"""
+# Evaluations the card's model-index knows: results.json key -> (dataset name, split).
+INDEXED = {"stsb_dev": ("STS-B", "validation"), "stsb_test": ("STS-B", "test")}
 
 
-def render_model_card(record: TrainingRecord, name: str, dim: int, window: int) -> str:
-    """Markdown with Hugging Face metadata front matter, for a ``dim``-wide encoder truncating at ``window`` tokens."""
-    sections = [_front_matter(record), f"# {name}\n\n{_summary(record, dim, window)}", _usage(window),
-                _training(record), _evaluation(record), _configuration(record)]
+def render_model_card(record: TrainingRecord, name: str, dim: int, window: int, license: str = "apache-2.0",
+                      language: str = "en") -> str:
+    """Markdown with Hugging Face metadata front matter, for a ``dim``-wide encoder truncating at ``window`` tokens.
+    ``name`` titles the card; the folder name ``model`` that training writes gives a title from the base model."""
+    title = name if name != "model" else f"DeCLUTR {hub_name(record.base_model).split('/')[-1]}"
+    sections = [_front_matter(record, title, license, language), f"# {title}\n\n{_summary(record, dim, window)}",
+                _usage(window), _training(record), _evaluation(record), _configuration(record), _citation()]
     return "\n\n".join(s for s in sections if s) + "\n"
 
 
-def _front_matter(record: TrainingRecord) -> str:
-    lines = ["---", "library_name: sentence-transformers", "pipeline_tag: sentence-similarity",
+def hub_name(name_or_path: str) -> str:
+    """The Hugging Face Hub name of a model: itself when it is one, the hub name of a model this project installs
+    offline (``${minilm_path:}`` is ``sentence-transformers/all-MiniLM-L6-v2``), else the folder's name. (A folder's
+    ``config.json`` records the model it was trained *from*, not itself, so it is not read.)"""
+    path = Path(name_or_path)
+    if not path.exists() and not looks_local_path(name_or_path):
+        return name_or_path
+    return OFFLINE_MODELS.get(str(path.resolve()), path.name)
+
+
+def _front_matter(record: TrainingRecord, title: str, license: str, language: str) -> str:
+    lines = ["---", f"license: {license}", f"language: [{language}]", "library_name: sentence-transformers",
+             "pipeline_tag: sentence-similarity",
              "tags: [sentence-transformers, feature-extraction, sentence-similarity, declutr]"]
-    if not record.random_init and not Path(record.base_model).exists() and not looks_local_path(record.base_model):
-        lines.append(f"base_model: {record.base_model}")  # the hub only accepts hub names here
+    base = hub_name(record.base_model)
+    if not record.random_init and "/" in base:
+        lines.append(f"base_model: {base}")  # the hub only accepts hub names here
+    lines += _model_index(record, title)
     return "\n".join([*lines, "---"])
 
 
+def _model_index(record: TrainingRecord, title: str) -> list[str]:
+    """The Hub's model-index: the final scores this project measured (Spearman x 100)."""
+    final = record.results.get("after training") or {}
+    results = [(key, value) for key, value in final.items() if key in INDEXED and value is not None]
+    if not results:
+        return []
+    lines = ["model-index:", f"- name: {json.dumps(title)}", "  results:"]
+    for key, value in results:
+        dataset, split = INDEXED[key]
+        lines += ["  - task: {type: sentence-similarity, name: Semantic Textual Similarity}",
+                  f"    dataset: {{name: {dataset}, type: mteb/stsbenchmark-sts, split: {split}}}",
+                  f"    metrics: [{{type: cosine_spearman, value: {value:.2f}, name: Spearman x 100 ({split})}}]"]
+    return lines
+
+
 def _base(record: TrainingRecord) -> str:
-    return f"`{record.base_model}`" + (" (its architecture only, from random weights)" if record.random_init else "")
+    return f"`{hub_name(record.base_model)}`" + (" (its architecture only, from random weights)" if record.random_init
+                                                 else "")
 
 
 def _summary(record: TrainingRecord, dim: int, window: int) -> str:
@@ -100,4 +150,34 @@ def _number(value: float | None) -> str:
 def _configuration(record: TrainingRecord) -> str:
     if record.config is None:
         return ""
-    return f"## Full configuration\n\n```yaml\n{OmegaConf.to_yaml(OmegaConf.create(record.config)).rstrip()}\n```"
+    portable = _portable(record.config, _local_roots(record.config))
+    return f"## Full configuration\n\n```yaml\n{OmegaConf.to_yaml(OmegaConf.create(portable)).rstrip()}\n```"
+
+
+def _local_roots(config: dict) -> list[tuple[str, str]]:
+    """``(absolute folder, how the card writes it)``, most specific first: the data and cache folders, the
+    project, the home folder."""
+    paths = config.get("paths", {})
+    roots = [(paths.get("data_dir"), "<data_dir>"), (paths.get("cache_dir"), "<cache_dir>"),
+             (str(Path.cwd()), "."), (str(Path.home()), "~")]
+    return sorted(((str(Path(p).resolve()), label) for p, label in roots if p), key=lambda r: -len(r[0]))
+
+
+def _portable(value, roots: list[tuple[str, str]]):
+    """``value`` with every absolute local path rewritten: a model folder by its hub name, else relative to a root."""
+    if isinstance(value, dict):
+        return {key: _portable(item, roots) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_portable(item, roots) for item in value]
+    if not isinstance(value, str) or not value.startswith("/"):
+        return value
+    if (Path(value) / "config.json").is_file() and "/" in hub_name(value):
+        return hub_name(value)
+    for root, label in roots:
+        if value == root or value.startswith(root.rstrip("/") + "/"):
+            return label + value[len(root.rstrip("/")):]
+    return f"<local>/{Path(value).name}"
+
+
+def _citation() -> str:
+    return f"## Citation\n\n```bibtex\n{CITATION}\n```"
