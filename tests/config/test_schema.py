@@ -94,6 +94,7 @@ def test_every_violation_is_reported_together():
     (["data.sampler.min_span_len=200", "data.sampler.max_span_len=100"], "min_span_len=200 is above"),
     (["model.contrastive_weight=0", "model.mlm_weight=0"], "leave nothing to train"),
     (["model.grad_cache.chunk_size=8", "trainer.accumulate_grad_batches=2"], "GradCache already"),
+    (["logger=wandb", "logger.wandb.log_model=true"], "uploads models only online"),
 ])
 def test_rules_between_settings(overrides, message):
     with pytest.raises(DeclutrConfigError, match=message):

@@ -79,3 +79,8 @@ def run_identity(path: Path) -> dict[str, str]:
     """The run's id, display name, group and job type, from its last run record."""
     run = [record.run for record in records(path) if record.WhichOneof("record_type") == "run"][-1]
     return {"id": run.run_id, "name": run.display_name, "group": run.run_group, "job_type": run.job_type}
+
+
+def record_kinds(path: Path, kind: str) -> list:
+    """Every record of one kind (``metric``, ``artifact``, ...), as its protobuf message."""
+    return [getattr(record, kind) for record in records(path) if record.WhichOneof("record_type") == kind]

@@ -8,7 +8,7 @@ from omegaconf import OmegaConf
 
 from declutr.report.wandb_run import run_folder, run_id
 from tests.helpers.runs import FAST, run_py
-from tests.helpers.wandb_log import config_and_history_keys, run_identity
+from tests.helpers.wandb_log import config_and_history_keys, history_values, record_kinds, run_identity
 
 
 def test_a_resumed_job_continues_the_run_of_the_folder_holding_its_checkpoint(tmp_path):
@@ -24,7 +24,9 @@ def test_wandb_run_is_named_grouped_typed_and_resumed_with_one_copy_of_the_setti
     common = [*FAST, "experiment=scale/smoke", "logger=wandb", "callbacks.stsb_dev.every_n_steps=2",
               "evaluate.tasks.stsb_test=null", "data.num_workers=0", "log_documents=false",
               "callbacks.model_checkpoint.save_last=true"]
-    first = run_py(*common, "trainer.max_steps=4", f"hydra.run.dir={tmp_path / 'first'}")
+    # log_model needs Lightning's offline=false; WANDB_MODE=offline (run_py's) still keeps the run on disk
+    first = run_py(*common, "trainer.max_steps=4", "logger.wandb.log_model=true", "logger.wandb.offline=false",
+                   f"hydra.run.dir={tmp_path / 'first'}")
     assert first.returncode == 0, first.stderr[-3000:]
     (run_file,) = (tmp_path / "first" / "wandb").glob("offline-run-*/run-*.wandb")
     identity = run_identity(run_file)
@@ -32,6 +34,14 @@ def test_wandb_run_is_named_grouped_typed_and_resumed_with_one_copy_of_the_setti
     assert "trainer.max_steps=4" in identity["name"] and "experiment=scale/smoke" in identity["name"]
     config, _ = config_and_history_keys(run_file)
     assert {"model", "data", "trainer"} <= config and "temperature" not in config, "the settings are logged once"
+    history = history_values(run_file)
+    assert len(history["before/stsb_dev"]) == 1 and history["test/stsb_dev"], "scores before and after training"
+    metrics = record_kinds(run_file, "metric")
+    assert any(m.glob_name == "val/*" and m.summary.max for m in metrics), "val/* summaries keep the best value"
+    (artifact,) = [a for a in record_kinds(run_file, "artifact") if a.name.startswith("encoder-")]
+    assert artifact.type == "model"
+    files = {entry.path for entry in artifact.manifest.contents}
+    assert {"README.md", "config.json", "model.safetensors"} <= files, "the exported model/ folder"
 
     last = tmp_path / "first" / "checkpoints" / "last.ckpt"
     resumed = run_py(*common, "trainer.max_steps=6", f"ckpt_path={last}", f"hydra.run.dir={tmp_path / 'resumed'}")

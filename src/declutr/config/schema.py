@@ -177,7 +177,17 @@ def _gradient_clipping(cfg: DictConfig) -> list[str]:
     return []
 
 
-RULES: tuple[Callable[[DictConfig], list[str]], ...] = (_span_lengths, _objective, _gradient_clipping)
+def _wandb_model_upload(cfg: DictConfig) -> list[str]:
+    if OmegaConf.select(cfg, "logger.wandb.log_model", default=False) and \
+            OmegaConf.select(cfg, "logger.wandb.offline", default=False):
+        return ["logger.wandb.log_model=true with logger.wandb.offline=true: Lightning uploads models only online; "
+                "set logger.wandb.offline=false (with WANDB_MODE=offline the run still stays on disk), or "
+                "logger.wandb.log_model=false."]
+    return []
+
+
+RULES: tuple[Callable[[DictConfig], list[str]], ...] = (_span_lengths, _objective, _gradient_clipping,
+                                                        _wandb_model_upload)
 
 
 def _interpolated(cfg: DictConfig, key: str) -> bool:

@@ -39,3 +39,23 @@ def wandb_defaults(cfg: DictConfig, node: DictConfig, experiment: str | None) ->
     chosen = {"name": overrides or None, "group": experiment or sweep, "job_type": cfg.get("task"),
               "id": run_id(run_folder(cfg))}
     return {key: value for key, value in chosen.items() if node.get(key) is None and value is not None}
+
+
+def start_wandb_run(logger, tags: list[str]) -> None:
+    """Add ``tags`` to a W&B logger's run, and make its ``val/*`` summaries the best value (higher is better:
+    every score is a Spearman, accuracy or F1 x 100) rather than the last."""
+    run = logger.experiment
+    run.tags = (*run.tags, *tags)
+    run.define_metric("val/*", summary="max")
+
+
+def log_model_folder(logger, folder: Path, name: str) -> None:
+    """With ``logger.wandb.log_model`` on, the exported model folder as a W&B ``model`` artifact."""
+    if not getattr(logger, "_log_model", False):
+        return
+    import wandb
+
+    artifact = wandb.Artifact(name=name, type="model", description="DeCLUTR encoder: Hugging Face + "
+                              "sentence-transformers folder with its model card")
+    artifact.add_dir(str(folder))
+    logger.experiment.log_artifact(artifact)

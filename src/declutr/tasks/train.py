@@ -30,7 +30,7 @@ from declutr.export import training_record, write_export
 from declutr.files.checkpoints import load_checkpoint
 from declutr.model.huggingface import check_encoder_source, check_spans_fit_model
 from declutr.report.run_record import record_run, wandb_tags
-from declutr.report.wandb_run import wandb_defaults
+from declutr.report.wandb_run import log_model_folder, start_wandb_run, wandb_defaults
 from declutr.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -63,10 +63,13 @@ def _train(cfg: DictConfig, context: dict) -> dict:
     module = build(cfg.model, tokenizer=tokenizer, _convert_="all")
     for logger in loggers:
         if isinstance(logger, WandbLogger) and trainer.is_global_zero:  # to find and filter runs in the dashboard
-            logger.experiment.tags = (*logger.experiment.tags, *wandb_tags(context))
+            start_wandb_run(logger, wandb_tags(context))
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
     before = _evaluate(module, evaluators, cfg) if trainer.is_global_zero else {}
+    if before and not cfg.get("ckpt_path"):  # a resumed run's "before" is not the model before training
+        for logger in loggers:
+            logger.log_metrics({f"before/{k}": v for k, v in before.items()}, step=0)
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
     except SIGTERMException:
@@ -80,6 +83,9 @@ def _train(cfg: DictConfig, context: dict) -> dict:
         logger.log_metrics({f"test/{k}": v for k, v in after.items()}, step=trainer.global_step)
     model_dir = _save_encoder(module, tokenizer, Path(cfg.paths.output_dir) / "model", cfg, trainer.global_step,
                               {"before training": before, "after training": after})
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            log_model_folder(logger, model_dir, name=f"encoder-{logger.experiment.id}")  # (Lightning: model-<id>)
     throughput = next((c for c in callbacks if isinstance(c, TokenThroughput)), None)
     _print_summary(before, after, datamodule, trainer, model_dir, throughput)
     return {"objective": after.get("stsb_dev"), "before": before, "after": after, "model_dir": str(model_dir),
