@@ -10,6 +10,7 @@ from declutr.tasks.eval import _output_dir, run
 from tests.helpers.eval_data import write_sick_dir, write_sts_dir, write_tiny_model
 from tests.helpers.paths import DATA_DIR
 from tests.helpers.runs import run_py
+from tests.helpers.wandb_log import history_values, record_kinds, run_identity
 
 STS_TASKS = ["STS12", "STS13", "STS14", "STS15", "STS16", "STSB", "SICKR"]
 TRANSFER_TASKS = ["MR", "CR", "SUBJ", "MPQA", "SST2", "TREC", "MRPC"]
@@ -47,6 +48,19 @@ def test_run_py_eval_sts_skips_missing_sets_and_lists_them(tmp_path):
     assert "STSB" in result.stdout and "STS avg covers STSB; not STS12, STS13, STS14, STS15, STS16, SICKR" in result.stdout
     assert "set eval.sts_dir to the folder holding STS12-en-test/" in result.stdout
     assert json.loads((model / "eval-sts-max50.json").read_text())["averages"]["sts"]["tasks"] == ["STSB"]
+
+
+def test_eval_with_wandb_logs_its_table_and_scores_as_summary_keys(make_config, tmp_path):
+    model = write_tiny_model(tmp_path / "tiny")
+    cfg = make_config("task=eval", "eval=stsb", f"eval.model={model}", "eval.max_examples=50", "logger=wandb")
+    run(cfg)
+    (run_file,) = (Path(cfg.paths.output_dir) / "wandb").glob("offline-run-*/run-*.wandb")
+    assert run_identity(run_file)["job_type"] == "eval"
+    history = history_values(run_file)
+    assert history["eval/stsb/_type"] == ["table-file"]
+    summary = {item.key: json.loads(item.value_json) for record in record_kinds(run_file, "summary")
+               for item in record.update}
+    assert {"stsb_dev_spearman", "stsb_spearman", "sts_avg"} <= set(summary)
 
 
 def test_unloadable_model_and_output_folder_choice(make_config, tmp_path):

@@ -10,6 +10,7 @@ import hashlib
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 WANDB_TARGET = "lightning.pytorch.loggers.WandbLogger"
@@ -35,7 +36,7 @@ def wandb_defaults(cfg: DictConfig, node: DictConfig, experiment: str | None) ->
         return {}
     hydra = HydraConfig.get() if HydraConfig.initialized() else None
     overrides = hydra.job.override_dirname if hydra else ""
-    sweep = Path(hydra.sweep.dir).name if hydra and hydra.mode.name == "MULTIRUN" else None
+    sweep = Path(hydra.sweep.dir).name if hydra and hydra.mode == RunMode.MULTIRUN else None
     chosen = {"name": overrides or None, "group": experiment or sweep, "job_type": cfg.get("task"),
               "id": run_id(run_folder(cfg))}
     return {key: value for key, value in chosen.items() if node.get(key) is None and value is not None}

@@ -14,12 +14,15 @@ import time
 from pathlib import Path
 
 import torch
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from declutr.config.instantiate import build
 from declutr.encoder import Encoder
 from declutr.errors import DeclutrConfigError
-from declutr.eval.suite import EvalSuite, format_table, write_results
+from declutr.eval.suite import EvalSuite, format_table, rows, write_results
+from declutr.report.run_record import finish_wandb
+from declutr.report.wandb_run import wandb_defaults
 
 
 def run(cfg: DictConfig) -> dict:
@@ -45,6 +48,7 @@ def run(cfg: DictConfig) -> dict:
           + (f", at most {options.max_examples} examples per split" if options.max_examples else "") + ")")
     print(format_table(result))
     print(f"Results: {json_path} and {csv_path}")
+    _log_to_wandb(cfg, result, metadata)
     averages = result.averages()
     return {"objective": (averages.get("sts") or averages.get("transfer") or {}).get("score"),
             "scores": result.by_key(), "averages": averages, "json": str(json_path), "csv": str(csv_path)}
@@ -67,3 +71,19 @@ def _output_dir(options: DictConfig, run_dir: str) -> Path:
     model = Path(str(options.model))
     folder = model if model.is_dir() else model.parent
     return folder if model.exists() and os.access(folder, os.W_OK) else Path(run_dir)
+
+
+def _log_to_wandb(cfg: DictConfig, result, metadata: dict) -> None:
+    """With ``logger=wandb``: the results table as a W&B Table (``eval/<name>``) and every score, with the
+    averages, as a summary key of a run of job type ``eval``."""
+    node = (cfg.get("logger") or {}).get("wandb")
+    if node is None:
+        return
+    choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
+    logger = build(node, **wandb_defaults(cfg, node, choices.get("experiment")))
+    logger.log_table(key=f"eval/{cfg.eval.name}", columns=["task", "metric", "score"],
+                     data=[list(row) for row in rows(result)])
+    summary = {**result.by_key(), **{f"{group}_avg": average["score"] for group, average in result.averages().items()},
+               "model": metadata["model"]}
+    logger.experiment.summary.update(summary)
+    finish_wandb(exit_code=0)
