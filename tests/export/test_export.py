@@ -102,6 +102,8 @@ def test_model_card_carries_hub_metadata_a_title_the_citation_and_no_local_path(
     assert "license: mit" in front and "language: [en]" in front
     assert "base_model: sentence-transformers/all-MiniLM-L6-v2" in front
     assert "model-index:" in front and "value: 55.50" in front and "value: 44.10" in front and "54.0" not in front
+    assert 'datasets: ["corpus"]' in front
+    assert "## Framework versions" in card and f"- torch: {torch.__version__}" in card
     assert "@inproceedings{giorgi-etal-2021-declutr" in card
     config = card.split("## Full configuration")[1]
     assert "name_or_path: sentence-transformers/all-MiniLM-L6-v2" in config
@@ -132,5 +134,5 @@ def test_push_to_hub_creates_the_repo_and_uploads_the_whole_folder(model, tokeni
     assert url == "https://huggingface.co/me/declutr-tiny/commit/abc" and hub.repos == {"me/declutr-tiny": True}
     ((repo, files),) = hub.uploads
     assert {"README.md", "config.json", "modules.json", "model.safetensors", "declutr_training.json"} <= set(files)
-    with pytest.raises(DeclutrConfigError, match="export.push_to_hub='declutr-tiny' is not a repo id"):
+    with pytest.raises(DeclutrConfigError, match="export.hub_model_id='declutr-tiny' is not a Hub repo id"):
         push_to_hub(target, "declutr-tiny", api=hub)

@@ -73,7 +73,7 @@ def check_repo_id(repo_id: str) -> None:
     """A Hub model repo id is ``<user or org>/<name>``."""
     parts = str(repo_id).split("/")
     if len(parts) != 2 or not all(parts):
-        raise DeclutrConfigError(f"export.push_to_hub={repo_id!r} is not a repo id: use <user or org>/<name>.")
+        raise DeclutrConfigError(f"export.hub_model_id={repo_id!r} is not a Hub repo id: set it to <user or org>/<name>.")
 
 
 def push_to_hub(folder: str | Path, repo_id: str, private: bool = True, api=None) -> str:

@@ -34,7 +34,8 @@ def render_model_card(record: TrainingRecord, name: str, dim: int, window: int, 
     ``name`` titles the card; the folder name ``model`` that training writes gives a title from the base model."""
     title = name if name != "model" else f"DeCLUTR {hub_name(record.base_model).split('/')[-1]}"
     sections = [_front_matter(record, title, license, language), f"# {title}\n\n{_summary(record, dim, window)}",
-                _usage(window), _training(record), _evaluation(record), _configuration(record), _citation()]
+                _usage(window), _training(record), _evaluation(record), _configuration(record), _versions(),
+                _citation()]
     return "\n\n".join(s for s in sections if s) + "\n"
 
 
@@ -55,6 +56,9 @@ def _front_matter(record: TrainingRecord, title: str, license: str, language: st
     base = hub_name(record.base_model)
     if not record.random_init and "/" in base:
         lines.append(f"base_model: {base}")  # the hub only accepts hub names here
+    corpora = sorted({Path(str(f)).name for f in record.corpus})
+    if corpora:
+        lines.append(f"datasets: [{', '.join(json.dumps(c) for c in corpora)}]  # the training corpus, as named locally")
     lines += _model_index(record, title)
     return "\n".join([*lines, "---"])
 
@@ -177,6 +181,20 @@ def _portable(value, roots: list[tuple[str, str]]):
         if value == root or value.startswith(root.rstrip("/") + "/"):
             return label + value[len(root.rstrip("/")):]
     return f"<local>/{Path(value).name}"
+
+
+def _versions() -> str:
+    """The versions of the libraries that wrote the folder."""
+    import importlib.metadata as metadata
+
+    names = ("declutr", "torch", "transformers", "lightning", "sentence-transformers")
+    found = []
+    for name in names:
+        try:
+            found.append(f"- {name}: {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return "## Framework versions\n\n" + "\n".join(found)
 
 
 def _citation() -> str:

@@ -15,14 +15,14 @@ def run(cfg: DictConfig) -> dict:
     if not options.model:
         raise DeclutrConfigError("task=export needs export.model=<run folder | .ckpt | model folder | Hugging Face name>.")
     if options.push_to_hub:
-        check_repo_id(options.push_to_hub)  # before any work
+        check_repo_id(options.hub_model_id)  # before any work
     encoder = Encoder(options.model, device="cpu", max_length=options.max_length)
     target = write_export(encoder.model, encoder.tokenizer, options.output, read_provenance(options.model),
                           encoder.max_length, overwrite=options.overwrite, license=options.license,
                           language=options.language)
     print(f"Exported {options.model} to {target} (Hugging Face + sentence-transformers folder, model card in README.md).")
     if options.push_to_hub:
-        url = push_to_hub(target, options.push_to_hub, private=options.private)
+        url = push_to_hub(target, options.hub_model_id, private=options.private)
         print(f"Uploaded to the Hugging Face Hub: {url}")
         return {"output": str(target), "hub": url}
     return {"output": str(target)}
