@@ -19,11 +19,11 @@ TASKS = sorted(m.name for m in pkgutil.iter_modules(declutr.tasks.__path__))  # 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig):
-    if cfg.task not in TASKS:
-        raise SystemExit(f"Unknown task={cfg.task!r}; use one of {', '.join(TASKS)}.")
     if cfg.get("print_config"):
         print(OmegaConf.to_yaml(cfg, resolve=True))
     try:
+        if cfg.task not in TASKS:
+            raise DeclutrConfigError(f"task={cfg.task!r} is not a task: use one of {', '.join(TASKS)}.")
         if cfg.task != "train":  # task=train validates first thing itself, so a sweep records a bad job and goes on
             validate(cfg)
         result = importlib.import_module(f"declutr.tasks.{cfg.task}").run(cfg)

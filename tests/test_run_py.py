@@ -7,10 +7,18 @@ from tests.helpers.runs import run_py
 
 
 def test_help_names_every_task_and_the_groups_in_one_page():
-    result = run_py("--help")
+    result = run_py("trainer.max_steps=99", "--help")
     assert result.returncode == 0, result.stderr[-2000:]
     tasks = sorted(p.stem for p in (ROOT / "src" / "declutr" / "tasks").glob("*.py") if p.stem != "__init__")
     listed = re.findall(r"^(\w+) {2,}", result.stdout.split("== Tasks")[1].split("==")[1], flags=re.M)
     assert sorted(listed) == tasks
     assert "experiment/ablation: anchors" in result.stdout and "--cfg job" in result.stdout
-    assert len(result.stdout.splitlines()) < 60
+    assert "the schedule's length [99]" in result.stdout, "settings show the value in force"
+    assert len(result.stdout.splitlines()) < 70
+
+
+def test_an_unknown_task_is_a_configuration_error_leaving_no_run_folder(tmp_path):
+    result = run_py("task=trian", f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "Configuration error: task='trian' is not a task: use one of embed, eval, export" in result.stderr
+    assert not (tmp_path / "run").exists()

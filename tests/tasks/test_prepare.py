@@ -4,6 +4,7 @@ import pytest
 
 from declutr.config.instantiate import build
 from declutr.data.token_shards import TokenShard
+from declutr.errors import DeclutrConfigError
 from declutr.tasks import prepare, train
 from declutr.tokenizer import load_tokenizer
 
@@ -19,7 +20,7 @@ def test_prepare_is_idempotent_and_guards_its_settings(make_config, raw_corpus, 
     assert len(list(out.glob("*.ids.bin"))) == len(list(out.glob("*.offsets.npy"))) == len(list(out.glob("*.jsonl.gz")))
     prepare.run(make_config(*overrides))
     assert "already prepared" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="prepare.overwrite=true"):
+    with pytest.raises(DeclutrConfigError, match="prepare.overwrite=true"):
         prepare.run(make_config(*overrides, "prepare.min_tokens=100"))
     redone = prepare.run(make_config(*overrides, "prepare.min_tokens=100", "prepare.overwrite=true"))
     assert redone["documents"] >= result["documents"]

@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 
 from declutr.data.prepare import PREPARE_FORMAT, add_token_ids, prepare_corpus, remove_prepared
 from declutr.data.token_shards import MANIFEST, has_token_ids_of
+from declutr.errors import DeclutrConfigError
 from declutr.tokenizer import load_tokenizer, tokenizer_identity
 
 
@@ -25,7 +26,7 @@ def run(cfg: DictConfig) -> dict:
     if manifest_path.is_file() and not options.overwrite:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         if manifest.get("settings") != settings:
-            raise SystemExit(
+            raise DeclutrConfigError(
                 f"{output} holds a corpus prepared with other settings ({manifest.get('settings')}); "
                 "set prepare.overwrite=true to replace it, or prepare.output_dir to write elsewhere."
             )
