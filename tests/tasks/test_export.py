@@ -13,7 +13,7 @@ from declutr import Encoder
 from declutr.errors import DeclutrConfigError
 from declutr.tasks import export, train
 from tests.helpers.configs import compose_config
-from tests.helpers.paths import DATA_DIR, STATE_UNION
+from tests.helpers.paths import DATA_DIR, ROOT, STATE_UNION
 
 SENTENCES = ["A man is playing a guitar.", "", "The stock market fell sharply on Monday after weak earnings reports.",
              "Hi", "Two dogs run across a snowy field while their owner watches from the porch."]
@@ -61,7 +61,11 @@ def test_training_ends_with_a_folder_every_loader_reads_identically(tiny_run):
     assert "library_name: sentence-transformers" in card
     assert "`sentence-transformers/all-MiniLM-L6-v2` (its architecture only, from random weights)" in card  # base model
     assert "site-packages" not in card
-    assert f"Corpus: `{STATE_UNION}`" in card and "Optimizer steps: 4" in card
+    assert "Corpus: `<data_dir>/corpus/nltk_state_union/state_union`" in card and "Optimizer steps: 4" in card
+    for path in model_dir.rglob("*"):  # no local absolute path anywhere in the folder
+        if path.suffix in (".md", ".json", ".txt"):
+            text = path.read_text()
+            assert str(DATA_DIR) not in text and str(ROOT) not in text and "site-packages" not in text, path
     assert "| metric | before training | after training |" in card and "| stsb_dev |" in card
     assert "## Full configuration" in card and "max_span_len: 128" in card
 

@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 from declutr.errors import DeclutrConfigError
-from declutr.export.model_card import render_model_card
+from declutr.export.model_card import portable_record, render_model_card
 from declutr.export.provenance import RECORD_FILE, TrainingRecord
 from declutr.export.st_layout import st_layout
 from declutr.model.embedding import window_length
@@ -33,6 +33,7 @@ def write_export(model, tokenizer, target: str | Path, record: TrainingRecord, w
     """
     target = Path(target)
     _check_target(target, overwrite)
+    record = portable_record(record)  # no local absolute path in the folder
     tmp = target.with_name(f".{target.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.parent.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ embedded config shows paths relative to the project, the data folder or the home
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -32,6 +33,7 @@ def render_model_card(record: TrainingRecord, name: str, dim: int, window: int, 
                       language: str = "en") -> str:
     """Markdown with Hugging Face metadata front matter, for a ``dim``-wide encoder truncating at ``window`` tokens.
     ``name`` titles the card; the folder name ``model`` that training writes gives a title from the base model."""
+    record = portable_record(record)
     title = name if name != "model" else f"DeCLUTR {hub_name(record.base_model).split('/')[-1]}"
     sections = [_front_matter(record, title, license, language), f"# {title}\n\n{_summary(record, dim, window)}",
                 _usage(window), _training(record), _evaluation(record), _configuration(record), _versions(),
@@ -154,8 +156,15 @@ def _number(value: float | None) -> str:
 def _configuration(record: TrainingRecord) -> str:
     if record.config is None:
         return ""
-    portable = _portable(record.config, _local_roots(record.config))
-    return f"## Full configuration\n\n```yaml\n{OmegaConf.to_yaml(OmegaConf.create(portable)).rstrip()}\n```"
+    return f"## Full configuration\n\n```yaml\n{OmegaConf.to_yaml(OmegaConf.create(record.config)).rstrip()}\n```"
+
+
+def portable_record(record: TrainingRecord) -> TrainingRecord:
+    """``record`` without local absolute paths (for the exported folder): a model folder by its hub name, other
+    paths relative to the data or cache folder, the project or the home folder."""
+    roots = _local_roots(record.config or {})
+    return replace(record, base_model=hub_name(record.base_model), corpus=_portable(record.corpus, roots),
+                   config=_portable(record.config, roots))
 
 
 def _local_roots(config: dict) -> list[tuple[str, str]]:
