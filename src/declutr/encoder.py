@@ -85,6 +85,14 @@ class Encoder:
         vectors = vectors[0] if single else vectors
         return vectors.numpy() if convert_to_numpy and not convert_to_tensor else vectors
 
+    @staticmethod
+    def similarity(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Cosine similarities ``(len(a), len(b))`` of two sets of embeddings (single vectors count as one row), as
+        ``SentenceTransformer.similarity`` gives with its default cosine function."""
+        a, b = (torch.as_tensor(x, dtype=torch.float32) for x in (a, b))
+        a, b = (x.unsqueeze(0) if x.dim() == 1 else x for x in (a, b))
+        return torch.nn.functional.normalize(a, dim=-1) @ torch.nn.functional.normalize(b, dim=-1).T
+
 
 def load_encoder(path_or_name: str | Path):
     """``(model, tokenizer)`` from any source :class:`Encoder` accepts; raises :class:`DeclutrConfigError`

@@ -111,3 +111,17 @@ def test_run_folder_without_model_points_to_its_checkpoint(tiny_run, tmp_path):
 def test_export_needs_a_model(make_config):
     with pytest.raises(DeclutrConfigError, match="task=export needs export.model="):
         export.run(make_config("task=export"))
+
+
+def test_the_same_calls_on_sentence_transformers_and_encoder_give_the_same_results(tiny_run):
+    """Code written for SentenceTransformer runs unchanged on an Encoder of the same folder."""
+    model_dir = tiny_run / "model"
+    ours, theirs = Encoder(model_dir, device="cpu"), SentenceTransformer(str(model_dir), device="cpu")
+    for kwargs in ({}, {"batch_size": 2, "normalize_embeddings": True}, {"convert_to_tensor": True},
+                   {"convert_to_numpy": True, "show_progress_bar": False}):
+        a, b = ours.encode(SENTENCES, **kwargs), theirs.encode(SENTENCES, **kwargs)
+        assert type(a) is type(b) and a.shape == b.shape, kwargs
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b.cpu() if torch.is_tensor(b) else b), atol=1e-5)
+    vectors = ours.encode(SENTENCES)
+    np.testing.assert_allclose(ours.similarity(vectors, vectors[:2]), theirs.similarity(vectors, vectors[:2]),
+                               atol=1e-5)
