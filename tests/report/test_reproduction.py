@@ -76,6 +76,7 @@ def test_write_up_of_a_finished_miniature(tmp_path, prepared_corpus):
     assert "contrastive + MLM (the paper's) vs contrastive only: +2.00 (reproduces)" in objective
     assert "- over MLM only, equal steps: +16.00" in objective and "- over random init (bert_mini, mean pooling): +8.00" in objective
     anchors = text[text.index("## Anchors"):text.index("## Wall time")]
+    assert "code abc1234." in anchors  # which code the runs ran at
     assert "| 4 — after 300 steps | 3 | 50.00 ± 0.00 | 49.20 ± 0.10 |" in anchors
     assert "2 vs 1: +1.00 (reproduces)" in anchors and "4 vs 2: +2.00 (reproduces)" in anchors
     assert "1200 steps in 25.0 min (3,500 tokens/s)" in text and "44.00 at random init → 34.00" in text

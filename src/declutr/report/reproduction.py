@@ -187,8 +187,10 @@ def _axis_section(layout: Layout, axis: str, transfer: bool, baselines: dict[str
     finished = [run.result.settings for _, group in groups for run in group.finished]
     rates = sorted({settings.get("lr") for settings in finished} - {None})
     seeds = sorted({settings.get("seed") for settings in finished} - {None})
+    commits = sorted({run.result.git_commit for _, group in groups for run in group.finished} - {None})
     lines = [f"## {spec.title}", "", f"Learning rate {', '.join(f'{lr:g}' for lr in rates) or 'not recorded'}, "
-             f"seeds {', '.join(map(str, seeds)) or 'not recorded'}.", "", _table(rows, metrics), ""]
+             f"seeds {', '.join(map(str, seeds)) or 'not recorded'}, code {', '.join(commits) or 'not recorded'}.",
+             "", _table(rows, metrics), ""]
     for plot in sorted(layout.report(axis).glob("*.png")):
         target = assets / axis / plot.name
         target.parent.mkdir(parents=True, exist_ok=True)
