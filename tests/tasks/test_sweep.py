@@ -4,6 +4,7 @@ exit status 1), one W&B run per job, the report built from the sweep's output, a
 import json
 from pathlib import Path
 
+import optuna
 import pytest
 import yaml
 
@@ -91,12 +92,15 @@ def test_report_of_the_sweep_lists_the_failure_beside_the_baseline_and_results(s
     assert len((folder / "report" / "runs.csv").read_text().splitlines()) == 1 + 3
 
 
-def test_optuna_search_runs_trials_and_keeps_the_best(tmp_path, corpus):
+def test_optuna_search_runs_trials_keeps_the_best_and_stores_the_study_in_sqlite(tmp_path, corpus):
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
     result = run_py("hparams_search=stsb_optuna", "experiment=scale/smoke", "hydra.sweeper.n_trials=2",
                     f"data.files=[{corpus}]", f"paths.data_dir={DATA_DIR}", "trainer.max_steps=2",
                     "data.sampler.num_anchors=choice(1,2)", "evaluate.tasks.stsb_test=null", "data.num_workers=0",
-                    f"hydra.sweep.dir={tmp_path}")
+                    f"hydra.sweeper.storage={storage}", f"hydra.sweep.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
+    study = optuna.load_study(study_name="stsb_dev", storage=storage)  # the study outlives the run: resumable
+    assert len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]) == 2
     best = yaml.safe_load((tmp_path / "optimization_results.yaml").read_text())
     values = [results(tmp_path / str(job))["after"]["stsb_dev"] for job in range(2)]
     assert best["best_value"] == pytest.approx(max(values))
