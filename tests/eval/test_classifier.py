@@ -44,6 +44,14 @@ def test_nested_cv_equals_a_hand_written_loop():
     assert PROTOCOL.nested_cv_accuracy(x, y) == pytest.approx(100 * np.mean(accuracies), abs=1e-9)
 
 
+def test_progress_shows_each_outer_fold_and_changes_nothing(capsys):
+    x, y = data()
+    shown = Protocol(kfold=3, c_values=C_VALUES, seed=1111, progress=True)
+    assert shown.nested_cv_accuracy(x, y, "MR") == PROTOCOL.nested_cv_accuracy(x, y)
+    err = capsys.readouterr().err
+    assert "MR outer folds" in err and "3/3" in err
+
+
 def test_cv_then_test_equals_a_hand_written_loop():
     (x, y), (x_test, _) = data(seed=1), data(seed=2)
     expected = fit(x, y, best_c_by_cv(x, y))(x_test)

@@ -35,7 +35,7 @@ class BinaryClassification(_TransferTask):
 
     def evaluate(self, embed: EmbedFn, max_examples: int | None = None, seed: int = 1111) -> list[Score]:
         data = _capped(load_binary(self.positive, self.negative), max_examples, seed)
-        accuracy = self.protocol.nested_cv_accuracy(as_numpy(embed(data.sentences)), data.labels)
+        accuracy = self.protocol.nested_cv_accuracy(as_numpy(embed(data.sentences)), data.labels, self.name)
         return [Score(self.name, "accuracy", accuracy, self.group)]
 
 
