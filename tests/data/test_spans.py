@@ -106,3 +106,24 @@ def test_beta_length_means_match_the_paper():
 def test_invalid_settings_name_the_key(kwargs, message):
     with pytest.raises(DeclutrConfigError, match=message):
         SpanSampler(**kwargs)
+
+
+@pytest.mark.parametrize("min_len, max_len", [(32, 128), (32, 512), (8, 64)])
+def test_subsumed_positives_are_drawn_over_the_anchor_length_so_few_equal_their_anchor(min_len, max_len):
+    """The reference draws a subsumed positive's length over [min, anchor length]. A draw over [min, max] clipped to
+    the anchor made about one positive in ten exactly its anchor; the reference's draw makes that rare (the
+    Beta(2, 4) density vanishes at its top end), and the positive lengths follow their anchors'."""
+    sampler = SpanSampler(num_anchors=2, num_positives=2, min_span_len=min_len, max_span_len=max_len, strategy="subsumed")
+    rng = np.random.default_rng(0)
+    identical = total = 0
+    ratios = []
+    for _ in range(2_000):
+        sample = sampler.sample(sampler.min_doc_tokens * 2, rng)
+        for anchor, group in zip(sample.anchors, sample.positives):
+            for positive in group:
+                total += 1
+                identical += positive == anchor
+                if anchor[1] - anchor[0] > min_len:
+                    ratios.append((positive[1] - positive[0] - min_len) / (anchor[1] - anchor[0] - min_len))
+    assert identical / total < 0.01, identical / total
+    assert 0.30 < np.mean(ratios) < 0.36  # the mean of Beta(2, 4) is 1/3 (int() rounds down a little)

@@ -35,7 +35,9 @@ class SpanSampler:
     - ``overlap`` (the paper's): start uniform in ``[max(0, a_start - len), min(a_end, N - len)]``, so the
       positive may be adjacent to, overlap, sit inside or contain its anchor, never with a gap between.
     - ``adjacent``: ends exactly where the anchor starts or starts exactly where it ends.
-    - ``subsumed``: inside the anchor, length clipped to the anchor's.
+    - ``subsumed``: inside the anchor, its length ``int(Beta(2, 4) * (anchor_len - min) + min)``: drawn over
+      ``[min, anchor length]`` as the reference does (not clipped from ``[min, max]``, which made about one
+      positive in ten the anchor itself).
     """
 
     num_anchors: int = 2
@@ -72,8 +74,10 @@ class SpanSampler:
         return (f"at least num_anchors * max_span_len * 2 = {self.min_doc_tokens} tokens: use longer documents, or "
                 "lower data.sampler.max_span_len / data.sampler.num_anchors")
 
-    def _length(self, rng: np.random.Generator, a: float, b: float) -> int:
-        return int(rng.beta(a, b) * (self.max_span_len - self.min_span_len) + self.min_span_len)
+    def _length(self, rng: np.random.Generator, a: float, b: float, longest: int | None = None) -> int:
+        """``int(Beta(a, b) * (longest - min) + min)``, ``longest`` defaulting to ``max_span_len``."""
+        longest = self.max_span_len if longest is None else longest
+        return int(rng.beta(a, b) * (longest - self.min_span_len) + self.min_span_len)
 
     def sample(self, num_tokens: int, rng: np.random.Generator) -> SpanSample | None:
         """Spans for a document of ``num_tokens`` ids, or ``None`` if it is shorter than ``min_doc_tokens``."""
@@ -104,11 +108,12 @@ class SpanSampler:
 
     def _positive(self, anchor: Span, num_tokens: int, rng: np.random.Generator) -> Span:
         a_start, a_end = anchor
-        length = self._length(rng, 2, 4)
         if self.strategy == "subsumed":
-            length = min(length, a_end - a_start)
+            length = self._length(rng, 2, 4, longest=a_end - a_start)
             start = int(rng.integers(a_start, a_end - length + 1))
-        elif self.strategy == "adjacent":
+            return start, start + length
+        length = self._length(rng, 2, 4)
+        if self.strategy == "adjacent":
             # Anchors sit inside a block of a document of >= 2 blocks, so one side always has room for
             # max_span_len tokens; clip only in case the positive would run off both ends.
             length = min(length, max(a_start, num_tokens - a_end))
