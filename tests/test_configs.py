@@ -83,6 +83,9 @@ def test_paper_experiments_set_the_paper_settings(make_config):
     assert (small.data.sampler.num_anchors, small.data.sampler.num_positives) == (2, 2)
     assert (small.data.sampler.min_span_len, small.data.sampler.max_span_len) == (32, 510)
     assert small.model.temperature == 0.05 and small.model.optimizer.lr == 5e-5 and small.trainer.precision == "16-mixed"
+    assert small.data.batch_size == 4 and small.trainer.max_steps == 124_467  # one epoch of 497,868 documents
+    spread = make_config("experiment=declutr_small", "trainer=multinode", "trainer.devices=4", "trainer.num_nodes=2")
+    assert spread.trainer.max_steps == 15_559  # still one epoch: 497,868 / (4 documents x 8 GPUs), rounded up
     base = make_config("experiment=declutr_base")
     assert base.model.encoder.name_or_path == "roberta-base" and base.data.sampler.max_span_len == 510
 

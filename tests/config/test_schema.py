@@ -93,7 +93,7 @@ def test_every_violation_is_reported_together():
 @pytest.mark.parametrize("overrides, message", [
     (["data.sampler.min_span_len=200", "data.sampler.max_span_len=100"], "min_span_len=200 is above"),
     (["model.contrastive_weight=0", "model.mlm_weight=0"], "leave nothing to train"),
-    (["model.grad_cache.chunk_size=8", "trainer.accumulate_grad_batches=2"], "GradCache already"),
+    (["model.grad_cache.chunk_size=8", "model.chunk_size=4"], "model.chunk_size would be ignored"),
     (["logger=wandb", "logger.wandb.log_model=true"], "uploads models only online"),
 ])
 def test_rules_between_settings(overrides, message):

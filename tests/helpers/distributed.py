@@ -22,10 +22,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def make_module(mlm_weight: float, grad_cache: int | None = None) -> DeCLUTRModule:
+def make_module(mlm_weight: float, grad_cache: int | None = None, scale_fix: bool = True) -> DeCLUTRModule:
     torch.manual_seed(0)
     module = DeCLUTRModule(TINY, optimizer=partial(torch.optim.AdamW), mlm_weight=mlm_weight,
-                           grad_cache={"chunk_size": grad_cache})
+                           grad_cache={"chunk_size": grad_cache}, scale_fix=scale_fix)
     return module.eval()  # no dropout: the two computations must see identical activations
 
 

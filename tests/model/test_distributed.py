@@ -13,9 +13,9 @@ from tests.helpers.model import assert_same_gradients
 
 
 def _rank(rank: int, world: int, port: int, mlm_weight: float, split: list[int], grad_cache: int | None,
-          out: str) -> None:
+          out: str, scale_fix: bool = True) -> None:
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
-    module, batch = make_module(mlm_weight, grad_cache), global_batch()
+    module, batch = make_module(mlm_weight, grad_cache, scale_fix), global_batch()
     bounds = [0, *np.cumsum(split)]
     loss, metrics = module.compute_loss(rows(batch, slice(bounds[rank], bounds[rank + 1])))
     loss.backward()
@@ -45,6 +45,21 @@ def test_two_processes_match_one_process_on_the_global_batch(tmp_path, mlm_weigh
             continue  # each rank's own padding, not a global-batch value
         assert distributed["metrics"][name].item() == pytest.approx(value.item(), rel=1e-5), name
     assert_same_gradients(distributed["grads"], gradients(single), rel=1e-4, floor=1e-6)
+
+
+@pytest.mark.slow
+def test_without_scale_fix_the_contrastive_gradient_is_one_over_the_world_size(tmp_path):
+    """model.scale_fix=false reproduces the paper's multi-GPU runs: the same loss, half the gradient on 2 ranks."""
+    out = str(tmp_path / "rank0.pt")
+    mp.spawn(_rank, args=(2, free_port(), 0.0, [3, 3], None, out, False), nprocs=2, join=True)
+    distributed = torch.load(out, weights_only=True)
+    single = make_module(0.0)
+    loss, metrics = single.compute_loss(global_batch())
+    loss.backward()
+    assert distributed["metrics"]["train/contrastive_loss"].item() == pytest.approx(
+        metrics["train/contrastive_loss"].item(), rel=1e-5)
+    halved = {name: grad / 2 for name, grad in gradients(single).items()}
+    assert_same_gradients(distributed["grads"], halved, rel=1e-4, floor=1e-6)
 
 
 def test_gather_is_the_identity_without_a_process_group():

@@ -10,7 +10,7 @@ import torch
 from declutr.data.datamodule import DeCLUTRDataModule
 from declutr.data.spans import SpanSampler
 from declutr.errors import DeclutrConfigError
-from declutr.model.module import DeCLUTRModule, warmup_linear_decay
+from declutr.model.module import DeCLUTRModule
 from declutr.tasks.train import run
 from tests.helpers.model import TINY, assert_same_gradients, relative_distance
 from tests.helpers.paths import STATE_UNION
@@ -218,12 +218,6 @@ def test_unbounded_schedule_is_refused(module):
     module.trainer = Endless()
     with pytest.raises(DeclutrConfigError, match="trainer.max_steps"):
         module.configure_optimizers()
-
-
-def test_warmup_then_linear_decay():
-    factor = warmup_linear_decay(warmup_steps=10, total_steps=110)
-    assert factor(0) == pytest.approx(0.1) and factor(9) == pytest.approx(1.0)
-    assert factor(10) == pytest.approx(1.0) and factor(60) == pytest.approx(0.5) and factor(110) == 0.0
 
 
 def test_without_mlm_only_the_heads_own_parameters_are_frozen():

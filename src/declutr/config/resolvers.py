@@ -23,8 +23,17 @@ def _offline_models() -> dict[str, str]:
 OFFLINE_MODELS = _offline_models()
 
 
+def _ceil_div(total, *divisors) -> int:
+    """``ceil(total / (d1 * d2 * ...))``: e.g. the steps of one pass over a corpus at a global batch size."""
+    denominator = 1
+    for divisor in divisors:
+        denominator *= int(divisor)
+    return -(-int(total) // denominator)
+
+
 def register() -> None:
     OmegaConf.register_new_resolver("minilm_path", _minilm_path, use_cache=True, replace=True)
+    OmegaConf.register_new_resolver("ceil_div", _ceil_div, replace=True)
 
 
 register()

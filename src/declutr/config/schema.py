@@ -19,6 +19,7 @@ from declutr.data.spans import STRATEGIES
 from declutr.data.token_shards import DATA_FORMATS
 from declutr.errors import DeclutrConfigError
 from declutr.model.embedding import LONG_TEXTS
+from declutr.model.schedules import SCHEDULES
 
 ABSENT = object()  # OmegaConf.select's default for a key the config does not have
 
@@ -107,6 +108,8 @@ SCHEMA: tuple[Setting, ...] = (
     _float("model.mlm_weight", 0, fix="the weight of the MLM loss (0: off)"),
     _int("model.max_nonfinite_steps", 1, fix="non-finite steps in a row before the run stops"),
     _float("model.warmup_fraction", 0, 1, fix="the share of the steps with LR warm-up"),
+    _choice("model.schedule", SCHEDULES, fix="the learning-rate schedule"),
+    _float("model.schedule_ratio", 1, fix="slanted_triangular's peak lr over its lowest"),
     _int("model.grad_cache.chunk_size", 1, nullable=True, fix="GradCache's sequences per chunk (null: off)"),
     _float("model.optimizer.lr", 0, low_open=True, fix="the learning rate"),
     _float("model.optimizer.eps", 0, low_open=True, fix="AdamW's epsilon"),
@@ -167,13 +170,12 @@ def _objective(cfg: DictConfig) -> list[str]:
     return []
 
 
-def _gradient_clipping(cfg: DictConfig) -> list[str]:
-    accumulate = OmegaConf.select(cfg, "trainer.accumulate_grad_batches", default=None)
-    chunk = OmegaConf.select(cfg, "model.grad_cache.chunk_size", default=None)
-    if isinstance(accumulate, int) and accumulate > 1 and chunk is not None:
-        return [f"model.grad_cache.chunk_size={chunk} with trainer.accumulate_grad_batches={accumulate}: GradCache "
-                "already gives a large batch in the memory of one chunk; set trainer.accumulate_grad_batches=1 "
-                "(or model.grad_cache.chunk_size=null)."]
+def _chunk_sizes(cfg: DictConfig) -> list[str]:
+    cache = OmegaConf.select(cfg, "model.grad_cache.chunk_size", default=None)
+    chunk = OmegaConf.select(cfg, "model.chunk_size", default=None)
+    if cache is not None and isinstance(chunk, int) and not isinstance(chunk, bool) and chunk != cache:
+        return [f"model.chunk_size={chunk} with model.grad_cache.chunk_size={cache}: GradCache encodes in chunks of "
+                f"its own size, so model.chunk_size would be ignored; set model.chunk_size=auto (or ={cache})."]
     return []
 
 
@@ -186,7 +188,7 @@ def _wandb_model_upload(cfg: DictConfig) -> list[str]:
     return []
 
 
-RULES: tuple[Callable[[DictConfig], list[str]], ...] = (_span_lengths, _objective, _gradient_clipping,
+RULES: tuple[Callable[[DictConfig], list[str]], ...] = (_span_lengths, _objective, _chunk_sizes,
                                                         _wandb_model_upload)
 
 

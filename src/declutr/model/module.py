@@ -20,22 +20,13 @@ from declutr.model.distributed import all_gather_with_grad, all_reduce_sum, on_e
 from declutr.model.huggingface import load_masked_lm, mlm_head
 from declutr.model.losses import masked_lm_loss, nt_xent_loss
 from declutr.model.pooling import mean_pool
+from declutr.model.schedules import schedule
 
 if TYPE_CHECKING:  # the batch's declaration only: model/ does not depend on data/ at run time
     from declutr.data.collate import Batch
 
 NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
 
-
-def warmup_linear_decay(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
-    """LR multiplier: linear from 0 to 1 over ``warmup_steps``, then linear to 0 at ``total_steps``."""
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / max(1, warmup_steps)
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
-
-    return factor
 
 
 def _check_chunk_size(key: str, value, auto: bool = False) -> None:
@@ -85,6 +76,9 @@ class DeCLUTRModule(L.LightningModule):
         contrastive_weight: float = 1.0,
         mlm_weight: float = 1.0,
         warmup_fraction: float = 0.1,
+        schedule: str = "linear",
+        schedule_ratio: float = 32.0,
+        scale_fix: bool = True,
         max_nonfinite_steps: int = 10,
         chunk_size: int | str | None = None,
         grad_cache: Mapping | None = None,
@@ -184,7 +178,9 @@ class DeCLUTRModule(L.LightningModule):
         negatives of the global batch, and the MLM loss is normalised by the global masked-token count.
         Each rank's backward reaches only its own embeddings and masked tokens, giving its share of the
         single-process global-batch gradient; DDP then *averages* over ranks, so the loss to
-        backpropagate is the global loss times the world size (the logged metrics are not scaled).
+        backpropagate is the global loss times the world size (the logged metrics are not scaled). With
+        ``scale_fix`` off, the contrastive part is not scaled, as in the paper's multi-GPU runs (their contrastive
+        gradient was 1/world size of the single-process one): only for comparisons with the paper's numbers.
         Chunking (and GradCache) changes how the embeddings are computed, never which pairs and negatives
         the loss sees. Padding metrics (``train/padding_fraction*``) are this rank's.
         """
@@ -200,7 +196,8 @@ class DeCLUTRModule(L.LightningModule):
             positives = positives.view(anchors.shape[0], batch["num_positives"], -1).mean(1)
             contrastive = nt_xent_loss(all_gather_with_grad(anchors), all_gather_with_grad(positives),
                                        self.hparams.temperature)
-            loss = loss + self.hparams.contrastive_weight * contrastive
+            scale = 1.0 if self.hparams.scale_fix else 1.0 / world_size()  # (undone by the world size below)
+            loss = loss + self.hparams.contrastive_weight * contrastive * scale
             logged = logged + self.hparams.contrastive_weight * contrastive
             metrics["train/contrastive_loss"] = contrastive
         if mlm is not None:
@@ -283,8 +280,8 @@ class DeCLUTRModule(L.LightningModule):
             raise DeclutrConfigError(
                 "The corpus is a stream of unknown length, so the LR schedule has no end: set trainer.max_steps."
             )
-        schedule = warmup_linear_decay(int(self.hparams.warmup_fraction * total), int(total))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": LambdaLR(optimizer, schedule), "interval": "step"}}
+        factor = schedule(self.hparams.schedule, int(total), self.hparams.warmup_fraction, self.hparams.schedule_ratio)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": LambdaLR(optimizer, factor), "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # Enough to rebuild the encoder from the checkpoint alone, without the original model folder.
