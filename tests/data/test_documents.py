@@ -4,6 +4,9 @@ import gzip
 import json
 from collections import Counter
 
+import datasets
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from declutr.data.accounting import totals_by_reason
@@ -88,3 +91,56 @@ def test_a_dangling_link_in_a_folder_is_counted_as_unreadable(tmp_path):
     assert files == [tmp_path / "gone.txt", tmp_path / "real.txt"]
     docs, skipped = _read(files[0])
     assert docs == [] and skipped == Counter({"unreadable_file:FileNotFoundError": 1})
+
+
+def _union_texts(n=12):
+    files = sorted(STATE_UNION.glob("*.txt"))[:n]
+    return [f.read_text(encoding="utf-8", errors="replace").strip() for f in files]
+
+
+def test_parquet_rows_in_record_batches_only_the_text_column_and_bad_rows_counted(tmp_path):
+    texts = _union_texts()
+    table = pa.table({"id": list(range(len(texts) + 2)), "text": [*texts, "   ", None]})
+    path = tmp_path / "corpus.parquet"
+    pq.write_table(table, path, row_group_size=5)  # several row groups
+    docs, skipped = _read(path)
+    assert [text for _, text in docs] == texts and docs[0][0] == f"{path}:1"
+    assert skipped == {"empty": 1, "missing_text_field": 1}
+
+
+def test_save_to_disk_folders_and_arrow_files_are_read_like_parquet(tmp_path):
+    texts = _union_texts()
+    datasets.Dataset.from_dict({"text": texts, "n": list(range(len(texts)))}).save_to_disk(tmp_path / "saved")
+    (arrow,) = resolve_files([str(tmp_path / "saved")])  # the folder's data-*.arrow; its json files are not corpus
+    assert arrow.suffix == ".arrow"
+    docs, skipped = _read(arrow)
+    assert [text for _, text in docs] == texts and not skipped
+    with pa.OSFile(str(tmp_path / "file.arrow"), "wb") as sink, pa.ipc.new_file(sink, pa.schema([("text", pa.string())])) as w:
+        w.write_table(pa.table({"text": texts[:3]}))  # the IPC file format, with a footer
+    assert [text for _, text in _read(tmp_path / "file.arrow")[0]] == texts[:3]
+
+
+def test_columnar_rows_are_sharded_between_readers(tmp_path):
+    texts = _union_texts()
+    pq.write_table(pa.table({"text": texts}), tmp_path / "c.parquet")
+    seen = []
+    for shard in range(3):
+        turn = iter(range(10_000))
+        keep = lambda shard=shard, turn=turn: next(turn) % 3 == shard  # noqa: E731 (the stream's round robin)
+        seen.append([key for key, _ in read_documents(tmp_path / "c.parquet", "text", "file", Counter(), keep)])
+    assert sorted(k for keys in seen for k in keys) == sorted(f"{tmp_path / 'c.parquet'}:{i}" for i in range(1, 13))
+    assert all(len(keys) == 4 for keys in seen)
+
+
+def test_a_parquet_file_without_the_text_column_names_the_columns_it_has(tmp_path):
+    pq.write_table(pa.table({"body": ["a"], "id": [1]}), tmp_path / "c.parquet")
+    with pytest.raises(DeclutrConfigError, match=r"no column data.text_field='text'; its columns are \['body', 'id'\]"):
+        _read(tmp_path / "c.parquet")
+
+
+def test_a_truncated_parquet_file_is_skipped_and_counted(tmp_path):
+    pq.write_table(pa.table({"text": _union_texts()}), tmp_path / "whole.parquet")
+    data = (tmp_path / "whole.parquet").read_bytes()
+    (tmp_path / "cut.parquet").write_bytes(data[: len(data) // 2])
+    docs, skipped = _read(tmp_path / "cut.parquet")
+    assert docs == [] and set(skipped) == {"unreadable_file:ArrowInvalid"}

@@ -7,6 +7,7 @@ from transformers import AutoModel
 
 from declutr.errors import DeclutrConfigError
 from declutr.tasks.train import run
+from tests.helpers.paths import STATE_UNION
 from tests.helpers.runs import FAST, metrics, run_py
 from tests.helpers.wandb_log import config_and_history_keys
 
@@ -102,3 +103,15 @@ def test_run_py_turns_config_errors_into_a_clean_exit_leaving_nothing(tmp_path):
     assert "Configuration error: Corpus path '/nonexistent/corpus' does not exist" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "run").exists(), "no run folder is left for a run that never started"
+
+
+def test_training_reads_a_parquet_corpus(make_config, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    texts = [f.read_text(encoding="utf-8", errors="replace") for f in sorted(STATE_UNION.glob("*.txt"))]
+    pq.write_table(pa.table({"body": texts}), tmp_path / "union.parquet")
+    cfg = make_config(*FAST, f"data.files=[{tmp_path / 'union.parquet'}]", "data.text_field=body", "callbacks=none",
+                      "evaluate.enabled=false", "trainer.max_steps=3", "data.num_workers=0", "log_documents=false")
+    result = run(cfg)
+    assert result["steps"] == 3 and result["documents"] >= 3 * cfg.data.batch_size

@@ -1,6 +1,8 @@
-"""Reading documents from files: .txt, .jsonl, .jsonl.gz, folders and globs.
+"""Reading documents from files: .txt, .jsonl, .jsonl.gz, .parquet, .arrow (and folders written by
+``datasets.Dataset.save_to_disk``), folders and globs.
 
-Every reader is a generator over ``(key, text)`` that never loads a whole corpus in memory.
+Every reader is a generator over ``(key, text)`` that never loads a whole corpus in memory: Parquet and Arrow
+files are read one record batch at a time, and only their text column.
 Bad input (non-UTF-8 bytes, malformed JSON lines, empty documents, a gzip cut short) is skipped and
 counted in a ``collections.Counter`` by ``(reason, file)``, never raised: one bad line must not end a long run.
 """
@@ -17,7 +19,8 @@ from pathlib import Path
 
 from declutr.errors import DeclutrConfigError
 
-SUFFIXES = (".txt", ".text", ".jsonl", ".jsonl.gz")
+SUFFIXES = (".txt", ".text", ".jsonl", ".jsonl.gz", ".parquet", ".arrow")
+COLUMNAR = (".parquet", ".arrow")  # read with pyarrow, the text in column data.text_field
 TEXT_SPLITS = ("file", "paragraph", "line")
 
 
@@ -178,4 +181,61 @@ def read_documents(path: Path, text_field: str, text_split: str, skipped: Counte
     """
     if path.name.endswith((".jsonl", ".jsonl.gz")):
         return read_jsonl(path, text_field, skipped, keep, reports_file_errors)
+    if path.name.endswith(COLUMNAR):
+        return read_columnar(path, text_field, skipped, keep, reports_file_errors)
     return read_text(path, text_split, skipped, keep, reports_file_errors)
+
+
+def read_columnar(path: Path, text_field: str, skipped: Counter, keep: Callable[[], bool] = _keep_all,
+                  reports_file_errors: bool = True) -> Iterator[tuple[str, str]]:
+    """Documents of a Parquet or Arrow file (IPC stream, as ``save_to_disk`` writes, or IPC file), one record
+    batch at a time, only the ``text_field`` column. ``keep()`` is called once per row. A file that cannot be
+    read, or is cut short, ends where it breaks and is counted once; a file without the column is a
+    configuration error naming the columns it has."""
+    try:
+        batches = _record_batches(path, text_field)
+        index = 0
+        for batch in batches:
+            for text in batch.column(0).to_pylist():
+                index += 1
+                if not keep():
+                    continue
+                if not isinstance(text, str):
+                    skipped["missing_text_field", str(path)] += 1
+                elif not text.strip():
+                    skipped["empty", str(path)] += 1
+                else:
+                    yield f"{path}:{index}", text
+    except DeclutrConfigError:
+        raise
+    except (OSError, ValueError, EOFError) as err:  # pyarrow's ArrowInvalid and ArrowIOError are among these
+        if reports_file_errors:
+            skipped[f"unreadable_file:{type(err).__name__}", str(path)] += 1
+
+
+def _record_batches(path: Path, text_field: str) -> Iterator:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DeclutrConfigError(f"{path} is a {path.suffix} file, which needs pyarrow: pip install pyarrow.") from None
+    if path.suffix == ".parquet":
+        reader = pq.ParquetFile(path)
+        columns = reader.schema_arrow.names
+        _check_column(path, text_field, columns)
+        return reader.iter_batches(columns=[text_field], batch_size=1024)
+    source = pa.memory_map(str(path))
+    try:
+        reader = pa.ipc.open_stream(source)
+    except pa.ArrowInvalid:  # the IPC file format (with a footer) rather than a stream
+        reader = pa.ipc.open_file(source)
+        _check_column(path, text_field, reader.schema.names)
+        return (reader.get_batch(i).select([text_field]) for i in range(reader.num_record_batches))
+    _check_column(path, text_field, reader.schema.names)
+    return (batch.select([text_field]) for batch in reader)
+
+
+def _check_column(path: Path, text_field: str, columns: list[str]) -> None:
+    if text_field not in columns:
+        raise DeclutrConfigError(f"{path} has no column data.text_field={text_field!r}; its columns are "
+                                 f"{columns}: set data.text_field to the one holding the text.")
