@@ -21,7 +21,7 @@ def check_corpus_has_usable_document(datamodule) -> None:
     by_reason = sorted(totals_by_reason(skipped).items())
     counts = ", ".join(f"{n} {reason}" for reason, n in by_reason) or "no documents at all"
     raise DeclutrConfigError(
-        f"No usable document in data.files={[str(f) for f in datamodule.files][:5]} ({counts}). Each document needs "
+        f"No usable document in {_corpus(datamodule)} ({counts}). Each document needs "
         f"{dataset.sampler.requirement()}."
     )
 
@@ -34,3 +34,10 @@ def check_objective_fits_sampler(sampler, model: Mapping) -> None:
             f"{model['contrastive_weight']} has nothing to contrast: set model.contrastive_weight=0 (MLM only), or use "
             "data/sampler=spans."
         )
+
+
+def _corpus(datamodule) -> str:
+    """How the user named the corpus: its data.files, or data.hf_dataset."""
+    if datamodule.files:
+        return f"data.files={[str(f) for f in datamodule.files][:5]}"
+    return "data.hf_dataset=" + ", ".join(repr(source.name) for source in datamodule.sources)

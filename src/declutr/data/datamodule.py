@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader
 from declutr.data.accounting import StreamAccounting
 from declutr.data.collate import Batch, DeCLUTRCollator
 from declutr.data.documents import resolve_files
+from declutr.data.hub_dataset import HubDataset
 from declutr.data.spans import SpanSampler
 from declutr.data.stream import DocumentStream, seed_worker
 from declutr.data.token_shards import corpus_sources
@@ -48,11 +49,19 @@ class DeCLUTRDataModule(L.LightningDataModule):
         max_bad_fraction: float = 0.5,
         seed: int = 0,
         format: str = "auto",  # noqa: A002 (the config key data.format)
+        hf_dataset: str | None = None,
+        hf_split: str = "train",
+        hf_config: str | None = None,
     ) -> None:
         super().__init__()
         self.tokenizer, self.sampler = tokenizer, sampler
-        self.files = resolve_files(files)  # fails here, before any model is loaded, on a bad path
-        self.sources = corpus_sources(self.files, format, tokenizer)  # and on token shards of another tokenizer
+        if hf_dataset:  # a Hugging Face dataset by name (or local dataset folder) instead of data.files
+            hub = HubDataset(hf_dataset, hf_split, hf_config, text_field)
+            hub.check()  # reachable, with the text column, before any model is loaded
+            self.files, self.sources = [], [hub]
+        else:
+            self.files = resolve_files(files)  # fails here, before any model is loaded, on a bad path
+            self.sources = corpus_sources(self.files, format, tokenizer)  # and on token shards of another tokenizer
         self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
         self.prefetch_factor = prefetch_factor
         self.stream_options = dict(text_field=text_field, text_split=text_split, shuffle=shuffle,

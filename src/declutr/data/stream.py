@@ -25,6 +25,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from declutr.data.documents import read_documents
+from declutr.data.hub_dataset import HubDataset
 from declutr.data.spans import SpanSampler
 from declutr.data.token_shards import TokenShard
 from declutr.tokenizer import tokenize_document
@@ -123,7 +124,7 @@ class DocumentStream(IterableDataset):
 
     def _read(self, source: Path | TokenShard, skipped: Counter, keep: Callable[[], bool],
               reports_file_errors: bool) -> Iterator[tuple[str, str | np.ndarray]]:
-        if isinstance(source, TokenShard):
+        if isinstance(source, TokenShard | HubDataset):
             return source.documents(skipped, keep, reports_file_errors)
         return read_documents(source, self.text_field, self.text_split, skipped, keep, reports_file_errors)
 

@@ -74,7 +74,9 @@ def _saved_record(folder: Path) -> TrainingRecord | None:
 
 def _record(config: dict, steps: int | None, results: dict) -> TrainingRecord:
     encoder = config["model"]["encoder"]
-    corpus = config.get("data", {}).get("files", [])
+    data = config.get("data", {})
+    corpus = ([f"hf:{data['hf_dataset']}/{data.get('hf_split', 'train')}"] if data.get("hf_dataset")
+              else data.get("files", []))
     return TrainingRecord(base_model=str(encoder["name_or_path"]), random_init=bool(encoder.get("random_init")),
                           corpus=[str(f) for f in corpus], steps=steps, config=config, results=results)
 
