@@ -2,7 +2,11 @@
 
 import gzip
 import json
+import shutil
 
+import datasets
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from declutr.data.prepare import (
@@ -72,3 +76,30 @@ def test_token_ids_added_later_equal_those_written_while_preparing(tokenizer, pr
     assert all((later / name).read_bytes() == (prepared_corpus / name).read_bytes() for name in token_files)
     remove_prepared(later)
     assert list(later.iterdir()) == []
+
+
+def test_record_files_are_prepared_and_two_processes_write_the_same_shards(tokenizer, tmp_path):
+    """Parquet, Arrow and JSON-lines records (the text in text_field) are documents; tokenising in two processes
+    gives byte-identical shards and ids; a truncated Parquet file is counted, not fatal."""
+    texts = [f.read_text(encoding="utf-8", errors="replace") for f in sorted((CORPUS / "nltk_inaugural").rglob("*.txt"))]
+    raw = tmp_path / "raw" / "speeches"
+    raw.mkdir(parents=True)
+    pq.write_table(pa.table({"body": texts[:20]}), raw / "a.parquet")
+    datasets.Dataset.from_dict({"body": texts[20:40]}).save_to_disk(tmp_path / "saved")
+    shutil.copy(next((tmp_path / "saved").glob("*.arrow")), raw / "b.arrow")
+    (raw / "c.jsonl").write_text("".join(json.dumps({"body": t}) + "\n" for t in texts[40:]))
+    (raw / "d.parquet").write_bytes((raw / "a.parquet").read_bytes()[:500])
+    reports = {}
+    for procs in (1, 2):
+        out = tmp_path / f"out{procs}"
+        reports[procs] = prepare_corpus(tmp_path / "raw", out, tokenizer, min_tokens=100, shard_size=16, token_ids=True,
+                                        num_proc=procs, text_field="body")
+    assert sum(reports[1].kept.values()) == len([t for t in texts if len(tokenizer(t)["input_ids"]) >= 102])
+    assert reports[1].dropped[("speeches", "unreadable_file:ArrowInvalid")] == 1
+    assert reports[1].kept == reports[2].kept and reports[1].tokens == reports[2].tokens
+    one, two = sorted((tmp_path / "out1").iterdir()), sorted((tmp_path / "out2").iterdir())
+    assert [p.name for p in one] == [p.name for p in two]
+    for a, b in zip(one, two):
+        if a.name != "manifest.json":
+            assert gzip.decompress(a.read_bytes()) == gzip.decompress(b.read_bytes()) if a.suffix == ".gz" \
+                else a.read_bytes() == b.read_bytes(), a.name

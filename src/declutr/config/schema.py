@@ -150,6 +150,7 @@ SCHEMA: tuple[Setting, ...] = (
     _int("prepare.chunk_words", 1, fix="words per document chunk"),
     _int("prepare.min_tokens", 1, fix="the shortest document kept"),
     _int("prepare.shard_size", 1, fix="documents per shard"),
+    _int("prepare.num_proc", 1, nullable=True, fix="processes that tokenise (null: the cores available)"),
     _int("reproduce.lr_steps", 1, nullable=True, fix="steps of each lr probe (null: as long as the axes' runs)"),
     _int("reproduce.parallel", 1, fix="jobs at a time"),
 )

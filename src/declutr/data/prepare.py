@@ -2,16 +2,19 @@
 
 Each source has its own splitter (Wikipedia articles at `` = Title = `` headings, Gutenberg books cut
 into chunks at paragraph boundaries with the licence boilerplate removed, Brown with ``/TAG`` stripped,
-everything else one document per file). Documents shorter than ``min_tokens`` are dropped and counted.
-With ``token_ids`` the ids counted for that check are kept as token-id shards (see ``token_shards``).
+JSON lines, Parquet and Arrow files one document per record, everything else one document per file). Documents
+shorter than ``min_tokens`` are dropped and counted. With ``token_ids`` the ids counted for that check are kept as
+token-id shards (see ``token_shards``). Tokenising, the costly part, runs in ``num_proc`` processes, in order.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import multiprocessing
 import re
-from collections import Counter
+import threading
+from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from declutr.data.documents import read_documents
 from declutr.data.token_shards import (
     IDS_SUFFIX,
     MANIFEST,
@@ -40,6 +44,8 @@ GUTENBERG_END = re.compile(r"^\*\*\* ?END OF (THE|THIS) PROJECT GUTENBERG.*$", r
 BROWN_FILE = re.compile(r"^c[a-r]\d\d$")
 GUTENBERG_SOURCES = {"nltk_gutenberg", "gitenberg"}
 SKIP_NAMES = {"README", "CONTENTS", "cats.txt", "LICENSE_GITenberg_PG.txt"}
+RECORD_SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet", ".arrow")  # one document per record (data.text_field)
+TOKENIZE_CHUNK = 64  # documents sent to a tokenising process at a time
 
 
 def wikipedia_articles(path: Path) -> Iterator[tuple[str, str]]:
@@ -104,12 +110,19 @@ def read_lenient(path: Path) -> str:
         return data.decode("cp1252", errors="replace")
 
 
-def raw_documents(corpus_dir: Path, chunk_words: int) -> Iterator[tuple[str, str, str]]:
-    """``(source, doc_id, text)`` for every document in the raw corpus folder, in a fixed order."""
+def raw_documents(corpus_dir: Path, chunk_words: int, text_field: str = "text",
+                  skipped: Counter | None = None) -> Iterator[tuple[str, str, str]]:
+    """``(source, doc_id, text)`` for every document in the raw corpus folder, in a fixed order. Records of
+    ``.jsonl``, ``.jsonl.gz``, ``.parquet`` and ``.arrow`` files hold the text in ``text_field``; what cannot be
+    read there is counted in ``skipped`` by ``(reason, file)``."""
+    skipped = Counter() if skipped is None else skipped
     for path in sorted(p for p in corpus_dir.rglob("*") if p.is_file() and p.name not in SKIP_NAMES):
         source = path.relative_to(corpus_dir).parts[0]
         rel = str(path.relative_to(corpus_dir))
-        if path.name.startswith("wiki.") and path.name.endswith(".raw"):
+        if path.name.endswith(RECORD_SUFFIXES):
+            for key, text in read_documents(path, text_field, "file", skipped):
+                yield source, f"{rel}#{key.rsplit(':', 1)[1]}", text
+        elif path.name.startswith("wiki.") and path.name.endswith(".raw"):
             for title, text in wikipedia_articles(path):
                 yield source, f"{rel}#{title}", text
         elif source in GUTENBERG_SOURCES:
@@ -150,11 +163,15 @@ def prepare_corpus(
     settings: dict | None = None,
     token_ids: bool = False,
     progress: bool = False,
+    num_proc: int = 1,
+    text_field: str = "text",
 ) -> PrepareReport:
     """Write ``shard-XXXXX.jsonl.gz`` files of ``{"id", "source", "text", "num_tokens"}``, with ``token_ids``
     their token-id shards too, and a ``manifest.json`` (recording ``settings``). Shards are written under
     temporary names and renamed, and the manifest last, so an interrupted run leaves no half shard behind.
-    ``progress`` shows a bar of documents read, with documents kept and tokens per second."""
+    ``progress`` shows a bar of documents read, with documents kept and tokens per second; ``num_proc``
+    processes tokenise (the shards are the same whatever their number); ``text_field`` names the text of
+    record files (JSON lines, Parquet, Arrow)."""
     corpus_dir, output_dir = Path(corpus_dir), Path(output_dir)
     if not corpus_dir.is_dir():
         raise DeclutrConfigError(f"Raw corpus folder {corpus_dir} not found: set prepare.corpus_dir or DECLUTR_DATA_DIR.")
@@ -162,14 +179,15 @@ def prepare_corpus(
     dtype = ids_dtype(len(tokenizer))
     report, records, ids, shards, token_shards = PrepareReport(), [], [], [], {}
     bar = tqdm(desc="Preparing", unit="doc", disable=not progress)
-    for source, doc_id, text in raw_documents(corpus_dir, chunk_words):
+    unreadable: Counter = Counter()
+    documents = raw_documents(corpus_dir, chunk_words, text_field, unreadable)
+    for source, doc_id, text, doc_ids in _tokenized(documents, tokenizer, num_proc):
         bar.update()
         if bar.n % 100 == 0:
             _show_rates(bar, report)
         if not text:
             report.dropped[source, "empty"] += 1
             continue
-        doc_ids = tokenize_document(tokenizer, text)
         if len(doc_ids) < min_tokens:
             report.dropped[source, f"shorter than {min_tokens} tokens"] += 1
             continue
@@ -185,6 +203,8 @@ def prepare_corpus(
         _write_shards(output_dir, shards, token_shards, records, ids)
     _show_rates(bar, report, refresh=True)
     bar.close()
+    for (reason, file), n in unreadable.items():  # what the record files could not give
+        report.dropped[Path(file).relative_to(corpus_dir).parts[0], reason] += n
     if not shards:
         raise DeclutrConfigError(f"No document in {corpus_dir} reaches {min_tokens} tokens: lower prepare.min_tokens.")
     manifest = {"settings": settings, "shards": shards, "documents": sum(report.kept.values()), "tokens": report.tokens,
@@ -193,6 +213,52 @@ def prepare_corpus(
         manifest["token_ids"] = token_ids_section(tokenizer_identity(tokenizer), token_shards)
     write_text_atomically(output_dir / MANIFEST, json.dumps(manifest, indent=2))
     return report
+
+
+def _tokenized(documents: Iterator[tuple[str, str, str]], tokenizer,
+               num_proc: int) -> Iterator[tuple[str, str, str, list[int]]]:
+    """``(source, doc_id, text, ids)`` in the order of ``documents``, tokenised in ``num_proc`` processes. At most
+    ``4 * num_proc`` chunks are in flight, so a corpus of any size streams through in bounded memory."""
+    if num_proc <= 1:
+        for source, doc_id, text in documents:
+            yield source, doc_id, text, tokenize_document(tokenizer, text) if text else []
+        return
+    pending: deque[list] = deque()  # chunks sent, oldest first: imap returns their ids in the same order
+    room = threading.BoundedSemaphore(4 * num_proc)
+
+    def texts() -> Iterator[list[str]]:  # read by the pool's feeder thread
+        chunk: list = []
+        for document in documents:
+            chunk.append(document)
+            if len(chunk) == TOKENIZE_CHUNK:
+                room.acquire()
+                pending.append(chunk)
+                yield [text for _, _, text in chunk]
+                chunk = []
+        if chunk:
+            room.acquire()
+            pending.append(chunk)
+            yield [text for _, _, text in chunk]
+
+    context = multiprocessing.get_context("spawn")  # no fork of a process holding a tokenizer's threads
+    with context.Pool(num_proc, initializer=_set_worker_tokenizer, initargs=(tokenizer,)) as pool:
+        for ids in pool.imap(_tokenize_chunk, texts()):
+            chunk = pending.popleft()
+            room.release()
+            for (source, doc_id, text), doc_ids in zip(chunk, ids, strict=True):
+                yield source, doc_id, text, doc_ids
+
+
+_WORKER_TOKENIZER = None
+
+
+def _set_worker_tokenizer(tokenizer) -> None:
+    global _WORKER_TOKENIZER
+    _WORKER_TOKENIZER = tokenizer
+
+
+def _tokenize_chunk(texts: list[str]) -> list[list[int]]:
+    return [tokenize_document(_WORKER_TOKENIZER, text) if text else [] for text in texts]
 
 
 def _show_rates(bar: tqdm, report: PrepareReport, refresh: bool = False) -> None:

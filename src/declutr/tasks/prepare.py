@@ -4,6 +4,7 @@ token-id shards (``prepare.token_ids``) so that training reads ids instead of to
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -21,6 +22,8 @@ def run(cfg: DictConfig) -> dict:
     manifest_path = output / MANIFEST
     settings = {"format": PREPARE_FORMAT, "min_tokens": options.min_tokens, "chunk_words": options.chunk_words,
                 "tokenizer": str(cfg.model.encoder.name_or_path), "corpus_dir": str(Path(options.corpus_dir).resolve())}
+    if options.text_field != "text":  # recorded only when set, so corpora prepared before the key existed still match
+        settings["text_field"] = options.text_field
     start = time.perf_counter()
     tokenizer = load_tokenizer(cfg.model.encoder.name_or_path)
     if manifest_path.is_file() and not options.overwrite:
@@ -40,7 +43,10 @@ def run(cfg: DictConfig) -> dict:
         return {"output_dir": str(output)}
     remove_prepared(output)  # overwrite: no stale shard or manifest may survive next to new ones
     report = prepare_corpus(options.corpus_dir, output, tokenizer, options.min_tokens, options.chunk_words,
-                            options.shard_size, settings, options.token_ids, progress=options.progress)
+                            options.shard_size, settings, options.token_ids, progress=options.progress,
+                            num_proc=options.num_proc or len(os.sched_getaffinity(0)), text_field=options.text_field)
     print(report.summary())
-    print(f"Wrote {output} in {time.perf_counter() - start:.0f}s.")
+    seconds = time.perf_counter() - start
+    print(f"Wrote {output} in {seconds:.0f}s ({report.tokens / max(seconds, 1e-9):,.0f} tokens/s, tokenizer loading "
+          "included).")
     return {"output_dir": str(output), "documents": sum(report.kept.values())}
