@@ -92,6 +92,18 @@ def _decode(raw: bytes, path: Path, skipped: Counter) -> str | None:
         return None
 
 
+def record_document(text, source: str, index: int, skipped: Counter) -> tuple[str, str] | None:
+    """``(key, text)`` of record ``index`` of ``source`` (a JSON line, a table row), or ``None`` with the reason
+    counted: no text in the field, or only whitespace."""
+    if not isinstance(text, str):
+        skipped["missing_text_field", source] += 1
+    elif not text.strip():
+        skipped["empty", source] += 1
+    else:
+        return f"{source}:{index}", text
+    return None
+
+
 def _keep_all() -> bool:
     return True
 
@@ -115,13 +127,10 @@ def read_jsonl(path: Path, text_field: str, skipped: Counter, keep: Callable[[],
         except json.JSONDecodeError:
             skipped["malformed_json", str(path)] += 1
             continue
-        text = record.get(text_field) if isinstance(record, dict) else None
-        if not isinstance(text, str):
-            skipped["missing_text_field", str(path)] += 1
-        elif not text.strip():
-            skipped["empty", str(path)] += 1
-        else:
-            yield f"{path}:{index}", text
+        document = record_document(record.get(text_field) if isinstance(record, dict) else None, str(path), index,
+                                   skipped)
+        if document:
+            yield document
 
 
 def read_text(path: Path, split: str, skipped: Counter, keep: Callable[[], bool] = _keep_all,
@@ -198,14 +207,8 @@ def read_columnar(path: Path, text_field: str, skipped: Counter, keep: Callable[
         for batch in batches:
             for text in batch.column(0).to_pylist():
                 index += 1
-                if not keep():
-                    continue
-                if not isinstance(text, str):
-                    skipped["missing_text_field", str(path)] += 1
-                elif not text.strip():
-                    skipped["empty", str(path)] += 1
-                else:
-                    yield f"{path}:{index}", text
+                if keep() and (document := record_document(text, str(path), index, skipped)):
+                    yield document
     except DeclutrConfigError:
         raise
     except (OSError, ValueError, EOFError) as err:  # pyarrow's ArrowInvalid and ArrowIOError are among these

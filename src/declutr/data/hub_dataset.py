@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from declutr.data.documents import record_document
 from declutr.errors import DeclutrConfigError
 
 
@@ -49,15 +50,8 @@ class HubDataset:
         label = f"hf:{self.name}/{self.split}"
         try:
             for index, row in enumerate(self._rows(), 1):
-                if not keep():
-                    continue
-                text = row.get(self.text_field)
-                if not isinstance(text, str):
-                    skipped["missing_text_field", label] += 1
-                elif not text.strip():
-                    skipped["empty", label] += 1
-                else:
-                    yield f"{label}:{index}", text
+                if keep() and (document := record_document(row.get(self.text_field), label, index, skipped)):
+                    yield document
         except (OSError, ValueError) as err:  # a connection lost mid-stream ends this epoch's read, counted once
             if reports_file_errors:
                 skipped[f"unreadable_file:{type(err).__name__}", label] += 1
