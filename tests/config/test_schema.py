@@ -95,6 +95,8 @@ def test_every_violation_is_reported_together():
     (["model.contrastive_weight=0", "model.mlm_weight=0"], "leave nothing to train"),
     (["model.grad_cache.chunk_size=8", "model.chunk_size=4"], "model.chunk_size would be ignored"),
     (["logger=wandb", "logger.wandb.log_model=true"], "uploads models only online"),
+    (["trainer.max_steps=0"], "trains nothing"),
+    (["trainer.max_steps=-1"], "leaves the run unbounded"),
 ])
 def test_rules_between_settings(overrides, message):
     with pytest.raises(DeclutrConfigError, match=message):

@@ -56,7 +56,7 @@ def test_runner_skips_finished_jobs_and_never_starts_what_needs_a_failed_one(tmp
     record = json.loads(layout.job_record("after-good").read_text())
     assert record["stage"] == "reports" and record["ended"] >= record["started"] and record["seconds"] > 0
     assert "python run.py task=report" in record["command"] and (tmp_path / "report" / "report.md").is_file()
-    assert not layout.job_record("after-bad").exists() and "Unknown task='no_such_task'" in (layout.logs / "bad.log").read_text()
+    assert not layout.job_record("after-bad").exists() and "task='no_such_task' is not a task" in (layout.logs / "bad.log").read_text()
     assert "skip after-bad: a job it needs failed" in capsys.readouterr().out
     JobRunner(layout, parallel=1).run_all(jobs[:1] + jobs[3:])  # a rerun: both finished before
     assert "2 job(s) finished before: skipped." in capsys.readouterr().out

@@ -115,7 +115,7 @@ SCHEMA: tuple[Setting, ...] = (
     _float("model.optimizer.eps", 0, low_open=True, fix="AdamW's epsilon"),
     _float("model.optimizer.weight_decay", 0, fix="AdamW's weight decay"),
     # trainer
-    _int("trainer.max_steps", 1, fix="optimizer steps, also the LR schedule's length (the corpus is a stream)"),
+    _int("trainer.max_steps", -1, fix="optimizer steps, also the LR schedule's length; -1: bounded by trainer.max_epochs"),
     _int("trainer.max_epochs", 1, nullable=True, fix="a bound on epochs (null: steps alone)"),
     _int("trainer.devices", 1, fix="processes or GPUs per node"),
     _int("trainer.num_nodes", 1, fix="nodes"),
@@ -189,7 +189,19 @@ def _wandb_model_upload(cfg: DictConfig) -> list[str]:
     return []
 
 
-RULES: tuple[Callable[[DictConfig], list[str]], ...] = (_span_lengths, _objective, _chunk_sizes,
+def _run_length(cfg: DictConfig) -> list[str]:
+    steps = OmegaConf.select(cfg, "trainer.max_steps", default=None)
+    epochs = OmegaConf.select(cfg, "trainer.max_epochs", default=None)
+    if steps == 0:
+        return ["trainer.max_steps=0 trains nothing: set it to the number of optimizer steps (or -1 with "
+                "trainer.max_epochs)."]
+    if steps == -1 and epochs is None:
+        return ["trainer.max_steps=-1 with trainer.max_epochs=null leaves the run unbounded (the corpus is a stream): "
+                "set trainer.max_steps, or trainer.max_epochs."]
+    return []
+
+
+RULES: tuple[Callable[[DictConfig], list[str]], ...] = (_span_lengths, _objective, _chunk_sizes, _run_length,
                                                         _wandb_model_upload)
 
 
