@@ -1,5 +1,9 @@
 """task=prepare: writes the corpus once, refuses to mix settings, and its output trains."""
 
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from declutr.config.instantiate import build
@@ -7,6 +11,7 @@ from declutr.data.token_shards import TokenShard
 from declutr.errors import DeclutrConfigError
 from declutr.tasks import prepare, train
 from declutr.tokenizer import load_tokenizer
+from tests.helpers.paths import STATE_UNION
 
 
 def test_prepare_is_idempotent_and_guards_its_settings(make_config, raw_corpus, tmp_path, capsys):
@@ -48,3 +53,15 @@ def test_prepared_corpus_feeds_training(make_config, raw_corpus, tmp_path):
     assert all(isinstance(source, TokenShard) for source in datamodule.sources), "training reads the token ids"
     result = train.run(cfg)
     assert (tmp_path / "run" / "model" / "config.json").is_file() and result["model_dir"]
+
+
+def test_prepare_a_dataset_by_name_in_two_processes(make_config, tmp_path):
+    texts = [f.read_text(encoding="utf-8", errors="replace") for f in sorted(STATE_UNION.glob("*.txt"))[:10]]
+    (tmp_path / "dataset" / "data").mkdir(parents=True)
+    pq.write_table(pa.table({"text": texts}), tmp_path / "dataset" / "data" / "train-00000-of-00001.parquet")
+    out = tmp_path / "prepared"
+    result = prepare.run(make_config("task=prepare", "model=tiny", f"prepare.hf_dataset={tmp_path / 'dataset'}",
+                                     f"prepare.output_dir={out}", "prepare.num_proc=2", "prepare.min_tokens=100"))
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert result["documents"] == manifest["documents"] == 10 and manifest["kept"] == {f"hf:{tmp_path / 'dataset'}": 10}
+    assert manifest["settings"]["corpus_dir"] == f"hf:{tmp_path / 'dataset'}/train" and manifest["token_ids"]

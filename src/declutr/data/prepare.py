@@ -23,6 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from declutr.data.documents import read_documents
+from declutr.data.hub_dataset import HubDataset
 from declutr.data.token_shards import (
     IDS_SUFFIX,
     MANIFEST,
@@ -136,6 +137,12 @@ def raw_documents(corpus_dir: Path, chunk_words: int, text_field: str = "text",
             yield source, rel, read_lenient(path).strip()
 
 
+def hub_documents(hub: HubDataset, skipped: Counter) -> Iterator[tuple[str, str, str]]:
+    """``(source, doc_id, text)`` for every row of a Hugging Face dataset, the source being the dataset."""
+    for key, text in hub.documents(skipped, lambda: True):
+        yield f"hf:{hub.name}", key, text
+
+
 @dataclass
 class PrepareReport:
     """What preparation kept and dropped, per source and reason."""
@@ -165,22 +172,24 @@ def prepare_corpus(
     progress: bool = False,
     num_proc: int = 1,
     text_field: str = "text",
+    hub: HubDataset | None = None,
 ) -> PrepareReport:
     """Write ``shard-XXXXX.jsonl.gz`` files of ``{"id", "source", "text", "num_tokens"}``, with ``token_ids``
     their token-id shards too, and a ``manifest.json`` (recording ``settings``). Shards are written under
     temporary names and renamed, and the manifest last, so an interrupted run leaves no half shard behind.
     ``progress`` shows a bar of documents read, with documents kept and tokens per second; ``num_proc``
     processes tokenise (the shards are the same whatever their number); ``text_field`` names the text of
-    record files (JSON lines, Parquet, Arrow)."""
+    record files (JSON lines, Parquet, Arrow); ``hub``, a Hugging Face dataset, replaces ``corpus_dir``."""
     corpus_dir, output_dir = Path(corpus_dir), Path(output_dir)
-    if not corpus_dir.is_dir():
+    if hub is None and not corpus_dir.is_dir():
         raise DeclutrConfigError(f"Raw corpus folder {corpus_dir} not found: set prepare.corpus_dir or DECLUTR_DATA_DIR.")
     output_dir.mkdir(parents=True, exist_ok=True)
     dtype = ids_dtype(len(tokenizer))
     report, records, ids, shards, token_shards = PrepareReport(), [], [], [], {}
     bar = tqdm(desc="Preparing", unit="doc", disable=not progress)
     unreadable: Counter = Counter()
-    documents = raw_documents(corpus_dir, chunk_words, text_field, unreadable)
+    documents = (raw_documents(corpus_dir, chunk_words, text_field, unreadable) if hub is None
+                 else hub_documents(hub, unreadable))
     for source, doc_id, text, doc_ids in _tokenized(documents, tokenizer, num_proc):
         bar.update()
         if bar.n % 100 == 0:
@@ -204,7 +213,7 @@ def prepare_corpus(
     _show_rates(bar, report, refresh=True)
     bar.close()
     for (reason, file), n in unreadable.items():  # what the record files could not give
-        report.dropped[Path(file).relative_to(corpus_dir).parts[0], reason] += n
+        report.dropped[file if hub is not None else Path(file).relative_to(corpus_dir).parts[0], reason] += n
     if not shards:
         raise DeclutrConfigError(f"No document in {corpus_dir} reaches {min_tokens} tokens: lower prepare.min_tokens.")
     manifest = {"settings": settings, "shards": shards, "documents": sum(report.kept.values()), "tokens": report.tokens,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from declutr.data.hub_dataset import HubDataset
 from declutr.data.prepare import PREPARE_FORMAT, add_token_ids, prepare_corpus, remove_prepared
 from declutr.data.token_shards import MANIFEST, has_token_ids_of
 from declutr.errors import DeclutrConfigError
@@ -24,6 +25,11 @@ def run(cfg: DictConfig) -> dict:
                 "tokenizer": str(cfg.model.encoder.name_or_path), "corpus_dir": str(Path(options.corpus_dir).resolve())}
     if options.text_field != "text":  # recorded only when set, so corpora prepared before the key existed still match
         settings["text_field"] = options.text_field
+    hub = None
+    if options.hf_dataset:  # a Hugging Face dataset by name (or local dataset folder) instead of corpus_dir
+        hub = HubDataset(options.hf_dataset, options.hf_split, options.hf_config, options.text_field)
+        hub.check()
+        settings["corpus_dir"] = f"hf:{options.hf_dataset}/{options.hf_split}"
     start = time.perf_counter()
     tokenizer = load_tokenizer(cfg.model.encoder.name_or_path)
     if manifest_path.is_file() and not options.overwrite:
@@ -44,7 +50,8 @@ def run(cfg: DictConfig) -> dict:
     remove_prepared(output)  # overwrite: no stale shard or manifest may survive next to new ones
     report = prepare_corpus(options.corpus_dir, output, tokenizer, options.min_tokens, options.chunk_words,
                             options.shard_size, settings, options.token_ids, progress=options.progress,
-                            num_proc=options.num_proc or len(os.sched_getaffinity(0)), text_field=options.text_field)
+                            num_proc=options.num_proc or len(os.sched_getaffinity(0)), text_field=options.text_field,
+                            hub=hub)
     print(report.summary())
     seconds = time.perf_counter() - start
     print(f"Wrote {output} in {seconds:.0f}s ({report.tokens / max(seconds, 1e-9):,.0f} tokens/s, tokenizer loading "
