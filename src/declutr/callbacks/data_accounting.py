@@ -9,7 +9,8 @@ import lightning as L
 
 class DataAccounting(L.Callback):
     """Calls ``datamodule.set_epoch`` at each epoch start, and logs ``data/documents`` and ``data/skipped_<reason>``
-    (the datamodule's :class:`~declutr.data.accounting.StreamAccounting`, summed over ranks) at each batch."""
+    (the datamodule's :class:`~declutr.data.accounting.StreamAccounting`, summed over ranks) every
+    ``trainer.log_every_n_steps`` steps: each key is an all-reduce under DDP, so not every step."""
 
     def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         datamodule = getattr(trainer, "datamodule", None)
@@ -18,7 +19,8 @@ class DataAccounting(L.Callback):
 
     def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch, batch_idx: int) -> None:
         accounting = getattr(getattr(trainer, "datamodule", None), "accounting", None)
-        if accounting is None:
+        # Lightning's own decision (the same on every rank): is this step's logging written out?
+        if accounting is None or not trainer._logger_connector.should_update_logs:
             return
         module.log("data/documents", float(accounting.documents), reduce_fx="sum", sync_dist=True)
         for reason, count in accounting.logged_totals().items():  # the same keys on every rank
