@@ -7,6 +7,7 @@ from declutr.config.resolvers import _minilm_path
 from declutr.errors import DeclutrConfigError
 from declutr.model.huggingface import encoder_config, load_masked_lm, mlm_head, model_max_tokens
 
+SMALL = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 128}
 PRE_LN = {"model_type": "roberta-prelayernorm", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
           "intermediate_size": 128, "max_position_embeddings": 514}
 
@@ -56,3 +57,16 @@ def test_an_unknown_architecture_is_named():
 def test_the_source_s_own_model_type_is_a_plain_override():
     same = encoder_config(_minilm_path(), config_overrides={"model_type": "bert", "num_hidden_layers": 2})
     assert same.to_dict() == encoder_config(_minilm_path(), config_overrides={"num_hidden_layers": 2}).to_dict()
+
+
+def test_the_attention_kernels_are_a_setting_and_give_the_same_embeddings():
+    ids = torch.randint(1000, 5000, (2, 12))
+    mask = torch.ones_like(ids)
+    mask[1, 8:] = 0
+    outputs = {}
+    for kernels in ("eager", "sdpa"):
+        torch.manual_seed(0)
+        model = load_masked_lm(_minilm_path(), random_init=True, config_overrides=SMALL, attn_implementation=kernels)
+        assert model.config._attn_implementation == kernels
+        outputs[kernels] = model.eval().base_model(input_ids=ids, attention_mask=mask).last_hidden_state
+    assert torch.allclose(outputs["eager"][mask.bool()], outputs["sdpa"][mask.bool()], atol=1e-5)

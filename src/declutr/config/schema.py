@@ -114,6 +114,8 @@ SCHEMA: tuple[Setting, ...] = (
     _float("model.optimizer.lr", 0, low_open=True, fix="the learning rate"),
     _float("model.optimizer.eps", 0, low_open=True, fix="AdamW's epsilon"),
     _float("model.optimizer.weight_decay", 0, fix="AdamW's weight decay"),
+    _choice("model.encoder.attn_implementation", ("eager", "sdpa", "flash_attention_2"), nullable=True,
+            fix="the attention kernels"),
     # trainer
     _int("trainer.max_steps", -1, fix="optimizer steps, also the LR schedule's length; -1: bounded by trainer.max_epochs"),
     _int("trainer.max_epochs", 1, nullable=True, fix="a bound on epochs (null: steps alone)"),

@@ -18,8 +18,10 @@ TOKENIZER_KEYS = ("vocab_size", "pad_token_id", "bos_token_id", "eos_token_id", 
 
 def encoder_config(
     name_or_path: str, random_init: bool = False, config_overrides: Mapping | None = None, trust_remote_code: bool = False,
+    attn_implementation: str | None = None,
 ):
-    """The HF config of ``name_or_path`` with ``config_overrides`` applied (arguments as :func:`load_masked_lm`'s).
+    """The HF config of ``name_or_path`` with ``config_overrides`` applied (arguments as :func:`load_masked_lm`'s;
+    ``attn_implementation`` is a loading choice, not part of the config, and is not used here).
 
     ``config_overrides.model_type`` naming another architecture (e.g. ``roberta-prelayernorm``) builds that
     architecture's config instead, keeping the source's vocabulary size and special-token ids so its tokenizer
@@ -51,17 +53,21 @@ def load_masked_lm(
     random_init: bool = False,
     config_overrides: Mapping | None = None,
     trust_remote_code: bool = False,
+    attn_implementation: str | None = None,
 ) -> nn.Module:
     """``AutoModelForMaskedLM`` from a HF name or folder, in train mode.
 
     ``random_init`` builds the architecture from the config (with ``config_overrides``, e.g. a tiny
-    BERT for tests) without loading weights.
+    BERT for tests) without loading weights. ``attn_implementation`` (``eager``, ``sdpa``,
+    ``flash_attention_2``) picks the attention kernels; ``None`` leaves transformers' choice (SDPA where supported).
     """
     config = encoder_config(name_or_path, random_init, config_overrides, trust_remote_code)
+    attention = {"attn_implementation": attn_implementation} if attn_implementation else {}
     if random_init:
-        model = AutoModelForMaskedLM.from_config(config, trust_remote_code=trust_remote_code)
+        model = AutoModelForMaskedLM.from_config(config, trust_remote_code=trust_remote_code, **attention)
     else:
-        model = AutoModelForMaskedLM.from_pretrained(str(name_or_path), config=config, trust_remote_code=trust_remote_code)
+        model = AutoModelForMaskedLM.from_pretrained(str(name_or_path), config=config, trust_remote_code=trust_remote_code,
+                                                     **attention)
     return model.train()  # transformers >= 5 returns eval mode, which would silently switch dropout off
 
 
