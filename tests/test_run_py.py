@@ -2,8 +2,12 @@
 
 import re
 
+import pytest
+
 from tests.helpers.paths import ROOT
 from tests.helpers.runs import run_py
+
+pytestmark = pytest.mark.slow  # run.py in subprocesses
 
 
 def test_help_names_every_task_and_the_groups_in_one_page():
