@@ -34,10 +34,10 @@ lint: install  ## ruff check . (the rules are in pyproject.toml); CI runs it bef
 	$(VENV)/bin/ruff check .
 
 test: install  ## the whole test suite, slow tests included: what CI runs
-	WANDB_MODE=$${WANDB_MODE:-offline} $(PY) -m pytest $(PYTEST_ARGS)
+	WANDB_MODE=$${WANDB_MODE:-offline} HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-1} $(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: install  ## the inner loop: every test not marked slow (no subprocess runs, notebooks, DDP/FSDP, compile)
-	WANDB_MODE=$${WANDB_MODE:-offline} $(PY) -m pytest -m 'not slow' $(PYTEST_ARGS)
+	WANDB_MODE=$${WANDB_MODE:-offline} HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-1} $(PY) -m pytest -m 'not slow' $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .cache outputs multirun .pytest_cache
