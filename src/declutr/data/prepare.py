@@ -230,21 +230,13 @@ def _tokenized(documents: Iterator[tuple[str, str, str]], tokenizer,
     ``4 * num_proc`` chunks are in flight, so a corpus of any size streams through in bounded memory."""
     if num_proc <= 1:
         for source, doc_id, text in documents:
-            yield source, doc_id, text, tokenize_document(tokenizer, text) if text else []
+            yield source, doc_id, text, _document_ids(tokenizer, text)
         return
     pending: deque[list] = deque()  # chunks sent, oldest first: imap returns their ids in the same order
     room = threading.BoundedSemaphore(4 * num_proc)
 
     def texts() -> Iterator[list[str]]:  # read by the pool's feeder thread
-        chunk: list = []
-        for document in documents:
-            chunk.append(document)
-            if len(chunk) == TOKENIZE_CHUNK:
-                room.acquire()
-                pending.append(chunk)
-                yield [text for _, _, text in chunk]
-                chunk = []
-        if chunk:
+        for chunk in _chunks(documents, TOKENIZE_CHUNK):
             room.acquire()
             pending.append(chunk)
             yield [text for _, _, text in chunk]
@@ -258,6 +250,22 @@ def _tokenized(documents: Iterator[tuple[str, str, str]], tokenizer,
                 yield source, doc_id, text, doc_ids
 
 
+def _chunks(items: Iterator, size: int) -> Iterator[list]:
+    """Consecutive lists of ``size`` items (the last may be shorter)."""
+    chunk: list = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _document_ids(tokenizer, text: str) -> list[int]:
+    return tokenize_document(tokenizer, text) if text else []
+
+
 _WORKER_TOKENIZER = None
 
 
@@ -267,7 +275,7 @@ def _set_worker_tokenizer(tokenizer) -> None:
 
 
 def _tokenize_chunk(texts: list[str]) -> list[list[int]]:
-    return [tokenize_document(_WORKER_TOKENIZER, text) if text else [] for text in texts]
+    return [_document_ids(_WORKER_TOKENIZER, text) for text in texts]
 
 
 def _show_rates(bar: tqdm, report: PrepareReport, refresh: bool = False) -> None:
