@@ -19,6 +19,7 @@ from declutr.data.spans import STRATEGIES
 from declutr.data.token_shards import DATA_FORMATS
 from declutr.errors import DeclutrConfigError
 from declutr.model.embedding import LONG_TEXTS
+from declutr.model.inference_precision import PRECISIONS as EVAL_PRECISIONS
 from declutr.model.schedules import SCHEDULES
 
 ABSENT = object()  # OmegaConf.select's default for a key the config does not have
@@ -142,7 +143,8 @@ SCHEMA: tuple[Setting, ...] = (
     _choice("eval.representation", ("last_layer", "word_embeddings"), fix="what is mean-pooled"),
     _int("eval.protocol.kfold", 2, fix="cross-validation folds"),
     _int("eval.protocol.max_iter", 1, fix="the solver's iterations"),
-    _int("eval.protocol.n_jobs", 1, nullable=True, fix="parallel fits (null: one)"),
+    _int("eval.protocol.n_jobs", 1, nullable=True, fix="processes fitting folds in parallel (null: one per core)"),
+    _choice("eval.precision", EVAL_PRECISIONS, fix="the encoder's precision (auto: bfloat16 where the device has it natively)"),
     # embed, export, prepare, reproduce
     _int("embed.batch_size", 1, fix="texts per forward pass"),
     _int("embed.block_size", 1, fix="texts read and written at a time"),

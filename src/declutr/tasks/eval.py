@@ -21,6 +21,7 @@ from declutr.config.instantiate import build
 from declutr.encoder import Encoder
 from declutr.errors import DeclutrConfigError
 from declutr.eval.suite import EvalSuite, format_table, rows, write_results
+from declutr.model.inference_precision import autocast, resolve
 from declutr.report.run_record import finish_wandb
 from declutr.report.wandb_run import wandb_defaults
 
@@ -37,14 +38,16 @@ def run(cfg: DictConfig) -> dict:
     # Raises DeclutrConfigError naming the source and what it accepts.
     encoder = Encoder(str(options.model), random_init=options.random_init, representation=options.representation)
     load_seconds = time.perf_counter() - start
-    result = suite.run(lambda texts: encoder.encode(texts, batch_size=options.batch_size))
+    precision = resolve(options.precision, encoder.device)
+    with autocast(precision, encoder.device):
+        result = suite.run(lambda texts: encoder.encode(texts, batch_size=options.batch_size))
     stem = f"eval-{options.name}" + (f"-max{options.max_examples}" if options.max_examples else "") + _variant(options)
     metadata = {"model": encoder.source, "random_init": options.random_init, "representation": options.representation,
                 "eval": options.name, "max_examples": options.max_examples,
                 "protocol": OmegaConf.to_container(options.protocol, resolve=True) if "protocol" in options else None,
-                "device": str(encoder.device), "load_seconds": load_seconds}
+                "device": str(encoder.device), "precision": precision, "load_seconds": load_seconds}
     json_path, csv_path = write_results(result, _output_dir(options, cfg.paths.output_dir), stem, metadata)
-    print(f"\nEvaluation of {encoder.source} (eval={options.name}"
+    print(f"\nEvaluation of {encoder.source} (eval={options.name}, {precision} encoder"
           + (f", at most {options.max_examples} examples per split" if options.max_examples else "") + ")")
     print(format_table(result))
     print(f"Results: {json_path} and {csv_path}")
