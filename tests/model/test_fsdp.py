@@ -42,7 +42,7 @@ def _rank(rank: int, world: int, port: int, policy, sharding, out: str) -> None:
     grads = full_gradients(sharded, module)
     strategy = FSDPStrategy()
     strategy.model = sharded
-    module._trainer = SimpleNamespace(strategy=strategy)
+    module._trainer = SimpleNamespace(strategy=strategy, precision="32-true")
     module.configure_gradient_clipping(None, gradient_clip_val=MAX_NORM, gradient_clip_algorithm="norm")
     clipped = full_gradients(sharded, module)
     if rank == 0:

@@ -50,3 +50,31 @@ def test_too_many_in_a_row_stop_with_the_last_good_state_saved(make_config):
     assert saved.keys() == last_good.keys()
     for name, value in last_good.items():  # the skipped steps changed no weight
         assert torch.equal(saved[name], value) and torch.isfinite(value).all(), name
+
+
+class PoisonGradient(L.Callback):
+    """Fault injection: one gradient entry becomes infinite at ``steps``, the loss staying finite."""
+
+    def __init__(self, steps: list[int]) -> None:
+        self.steps = set(steps)
+
+    def on_before_optimizer_step(self, trainer, module, optimizer) -> None:  # after the backward, before clipping
+        if trainer.global_step in self.steps:
+            next(p for p in module.parameters() if p.grad is not None).grad.view(-1)[0] = float("inf")
+
+
+@pytest.mark.parametrize("algorithm", ["norm", "value"])
+def test_a_non_finite_gradient_is_caught_by_the_norm_whatever_the_clipping(make_config, algorithm):
+    """The check reads the norm clipping computes; clipping by value (which would clamp an inf) comes after it."""
+    cfg = make_config(*FAST, "trainer.max_steps=6", f"+trainer.gradient_clip_algorithm={algorithm}",
+                      f"+callbacks.poison._target_={__name__}.PoisonGradient", "+callbacks.poison.steps=[2,3]")
+    result = run(cfg)
+    assert result["nonfinite_steps"] == 2
+    weights = AutoModel.from_pretrained(f"{cfg.paths.output_dir}/model").state_dict()
+    assert all(torch.isfinite(w).all() for w in weights.values())
+
+
+def test_without_clipping_the_norm_is_still_checked(make_config):
+    cfg = make_config(*FAST, "trainer.max_steps=6", "trainer.gradient_clip_val=null",
+                      f"+callbacks.poison._target_={__name__}.PoisonGradient", "+callbacks.poison.steps=[2,3]")
+    assert run(cfg)["nonfinite_steps"] == 2

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import lightning as L
 
+from declutr.callbacks.logging_steps import is_logging_step
+
 
 class DataAccounting(L.Callback):
     """Calls ``datamodule.set_epoch`` at each epoch start, and logs ``data/documents`` and ``data/skipped_<reason>``
@@ -19,8 +21,7 @@ class DataAccounting(L.Callback):
 
     def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch, batch_idx: int) -> None:
         accounting = getattr(getattr(trainer, "datamodule", None), "accounting", None)
-        # Lightning's own decision (the same on every rank): is this step's logging written out?
-        if accounting is None or not trainer._logger_connector.should_update_logs:
+        if accounting is None or not is_logging_step(trainer):
             return
         module.log("data/documents", float(accounting.documents), reduce_fx="sum", sync_dist=True)
         for reason, count in accounting.logged_totals().items():  # the same keys on every rank

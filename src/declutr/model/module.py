@@ -14,6 +14,7 @@ from lightning.pytorch.strategies import FSDPStrategy
 from torch._dynamo.exc import TorchDynamoException
 from torch.optim.lr_scheduler import LambdaLR
 
+from declutr.callbacks.logging_steps import is_logging_step
 from declutr.errors import DeclutrConfigError, DeclutrNumericalError
 from declutr.model.chunked import encode_in_chunks, plan_chunks
 from declutr.model.distributed import all_gather_with_grad, all_reduce_sum, on_every_rank, world_size
@@ -100,7 +101,7 @@ class DeCLUTRModule(L.LightningModule):
         self.tokenizer = tokenizer
         self.nonfinite_steps = 0  # skipped for a non-finite loss or gradient, in all
         self.nonfinite_in_a_row = 0
-        self._nonfinite_loss_in_step = False  # since the last optimizer step, on any rank
+        self._loss_finite: torch.Tensor | None = None  # every loss since the last optimizer step, on this rank
         # A compiled forward of the body for the training step only: the body module itself (and so the
         # state dict, exports and the evaluation callbacks) stays eager.
         self._compiled_body = torch.compile(self.body.forward, backend=self.COMPILE_BACKEND) if compile else None
@@ -171,8 +172,9 @@ class DeCLUTRModule(L.LightningModule):
         embeddings, mlm = encode_in_chunks(fn, plan, input_ids, attention_mask, labels, recompute=self.recompute)
         return embeddings, mlm, plan.paid
 
-    def compute_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """``(loss to backpropagate, {metric: value})`` for a batch of ``n_local`` anchors.
+    def compute_loss(self, batch: Batch, metrics: bool = True) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``(loss to backpropagate, {metric: value})`` for a batch of ``n_local`` anchors (``metrics=False``: no
+        metrics, and none of the collective the logged MLM loss needs).
 
         Under DDP the anchors and mean positives of every rank are gathered, so each anchor meets the
         negatives of the global batch, and the MLM loss is normalised by the global masked-token count.
@@ -188,7 +190,7 @@ class DeCLUTRModule(L.LightningModule):
         anchor_mask = batch["anchor_attention_mask"]
         anchors, mlm, paid = self.embed_tokens(batch["anchor_input_ids"], anchor_mask, labels)
         masks = [anchor_mask]
-        loss, logged, metrics = anchors.new_zeros(()), anchors.new_zeros(()), {}
+        loss, logged, values = anchors.new_zeros(()), anchors.new_zeros(()), {}
         if self.hparams.contrastive_weight > 0:
             masks.append(batch["positive_attention_mask"])
             positives, _, positives_paid = self.embed_tokens(batch["positive_input_ids"], masks[-1])
@@ -199,62 +201,70 @@ class DeCLUTRModule(L.LightningModule):
             scale = 1.0 if self.hparams.scale_fix else 1.0 / world_size()  # (undone by the world size below)
             loss = loss + self.hparams.contrastive_weight * contrastive * scale
             logged = logged + self.hparams.contrastive_weight * contrastive
-            metrics["train/contrastive_loss"] = contrastive
+            values["train/contrastive_loss"] = contrastive
         if mlm is not None:
             loss = loss + self.hparams.mlm_weight * mlm
-            metrics["train/mlm_loss"] = all_reduce_sum(mlm)  # this rank's share -> the global-batch value
-            logged = logged + self.hparams.mlm_weight * metrics["train/mlm_loss"]
-        metrics["train/loss"] = logged
+        if not metrics:
+            return loss * world_size(), {}
+        if mlm is not None:
+            values["train/mlm_loss"] = all_reduce_sum(mlm)  # this rank's share -> the global-batch value
+            logged = logged + self.hparams.mlm_weight * values["train/mlm_loss"]
+        values["train/loss"] = logged
         real = sum(m.sum() for m in masks)
-        metrics["train/padding_fraction"] = 1 - real / paid
-        metrics["train/padding_fraction_unsorted"] = 1 - real / sum(m.numel() for m in masks)
-        return loss * world_size(), metrics
+        values["train/padding_fraction"] = 1 - real / paid
+        values["train/padding_fraction_unsorted"] = 1 - real / sum(m.numel() for m in masks)
+        return loss * world_size(), values
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor | None:
         if batch["anchor_input_ids"].shape[0] == 0:
             return None  # a reader with no usable document sends only its skip counts
-        loss, metrics = self.compute_loss(batch)
+        logging = is_logging_step(self.trainer)
+        loss, metrics = self.compute_loss(batch, metrics=logging)
         for name, value in metrics.items():
             self.log(name, value, prog_bar=name.endswith("_loss") and name != "train/loss")
-        self.log("train/lr", self.optimizers().param_groups[0]["lr"])
-        # Decided by all ranks together (each rank's MLM share is its own). The loss is returned even when
-        # not finite: Lightning refuses a skipped training_step under DDP and FSDP, so the optimizer step
-        # (with every micro-batch accumulated into it) is dropped after the backward instead.
-        if not on_every_rank(torch.isfinite(loss)):
-            if not self._nonfinite_loss_in_step:  # once per optimizer step, whatever the accumulation
-                self._skip_nonfinite_step("loss")
-            self._nonfinite_loss_in_step = True
+        if logging:
+            self.log("train/lr", self.optimizers().param_groups[0]["lr"])
+        # Kept on the device (no host sync) until the optimizer step, which is dropped if any micro-batch's
+        # loss was not finite. The loss is returned even then: Lightning refuses a skipped training_step under
+        # DDP and FSDP, so the step is dropped after the backward instead.
+        finite = torch.isfinite(loss.detach())
+        self._loss_finite = finite if self._loss_finite is None else self._loss_finite & finite
         return loss
 
-    def on_before_optimizer_step(self, optimizer) -> None:
-        if self._nonfinite_loss_in_step:  # counted in training_step
-            self._nonfinite_loss_in_step = False
-            optimizer.zero_grad(set_to_none=True)  # the optimizer (and 16-mixed's GradScaler) then change nothing
-            return
-        # Under 16-mixed the GradScaler already skips (and calibrates on) overflowing steps.
-        if not str(self.trainer.precision).startswith("16"):
-            if not on_every_rank(self._gradients_finite()):
-                optimizer.zero_grad(set_to_none=True)  # parameters without a gradient are left untouched
-                self._skip_nonfinite_step("gradient")
-                return
-        self.nonfinite_in_a_row = 0
-
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
-        """As Lightning clips, except by norm under FSDP, which Lightning refuses (lightning#19235): there the
-        norm must cover every rank's shard, which only the sharded root module's ``clip_grad_norm_`` computes."""
-        if gradient_clip_val and gradient_clip_algorithm in (None, "norm") and isinstance(self.trainer.strategy,
-                                                                                         FSDPStrategy):
-            self.trainer.strategy.model.clip_grad_norm_(gradient_clip_val)
+        """Clips as Lightning does (by norm under FSDP too, which Lightning refuses: lightning#19235), then keeps
+        the optimizer step only if every micro-batch's loss and the gradient norm were finite on every rank: one
+        vote, so one collective and one host sync per optimizer step. The norm is the one clipping computes
+        (one fused reduction; without clipping it is computed alone); under DDP and FSDP it covers the whole
+        gradient, the same on every rank. Under 16-mixed the GradScaler already skips (and calibrates on)
+        overflowing gradients, so only the loss is checked."""
+        norm = self._clip_and_norm(optimizer, gradient_clip_val, gradient_clip_algorithm)
+        loss_finite = self._loss_finite if self._loss_finite is not None else torch.ones((), dtype=torch.bool,
+                                                                                          device=self.device)
+        self._loss_finite = None
+        finite = loss_finite if str(self.trainer.precision).startswith("16") else loss_finite & torch.isfinite(norm)
+        if on_every_rank(finite):
+            self.nonfinite_in_a_row = 0
             return
-        self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
+        optimizer.zero_grad(set_to_none=True)  # the optimizer (and 16-mixed's GradScaler) then change nothing
+        self._skip_nonfinite_step("gradient" if on_every_rank(loss_finite) else "loss")
 
-    def _gradients_finite(self) -> torch.Tensor:
-        """Whether every gradient this rank holds is finite, as one boolean tensor (no host sync per
-        parameter). Under FSDP a rank holds only its shard's gradients, hence the vote in the caller."""
-        grads = [p.grad for p in self.parameters() if p.grad is not None]
-        if not grads:
-            return torch.ones((), dtype=torch.bool, device=self.device)
-        return torch.stack([torch.isfinite(g).all() for g in grads]).all()
+    def _clip_and_norm(self, optimizer, clip_val, algorithm) -> torch.Tensor:
+        """Clips the gradients (``trainer.gradient_clip_val`` / ``_algorithm``) and returns their total L2 norm
+        before clipping."""
+        by_norm = algorithm in (None, "norm")
+        if isinstance(self.trainer.strategy, FSDPStrategy):  # only the sharded root sees every rank's shard
+            norm = self.trainer.strategy.model.clip_grad_norm_(clip_val if clip_val and by_norm else float("inf"))
+        else:
+            params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+            if not params:
+                return torch.zeros((), device=self.device)
+            if clip_val and by_norm:
+                return torch.nn.utils.clip_grad_norm_(params, clip_val)
+            norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+        if clip_val and not by_norm:
+            self.clip_gradients(optimizer, clip_val, algorithm)  # by value, after the norm: clamping hides an inf
+        return norm
 
     def _skip_nonfinite_step(self, what: str) -> None:
         self.nonfinite_steps += 1
