@@ -6,8 +6,8 @@
 Settings (``eval`` overrides, composed from ``conf/`` as ``run.py`` composes them):
   plain  float32 encoder, scikit-learn's cold-started fits in this one process (``GridSearchCV``'s results exactly)
   fast   the defaults: bfloat16 where the device has it natively, warm starts, one fitting process per core
-Each setting embeds from an empty cache, task by task in the suite's order, as ``task=eval`` does (a sentence
-that several tasks share is embedded once, by the first); a task's fit time is its time less that embedding.
+Each setting runs the evaluation suite as ``task=eval`` does (a sentence that several tasks share is embedded
+once, by the first task); a task's fit time is its time less its embedding (``task_seconds`` in the results).
 Prints one table (task | per setting: embed s, fit s, score | score difference) and the totals. Timings are the
 point: run it alone on the machine.
 """
@@ -19,7 +19,6 @@ import json
 import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -27,7 +26,7 @@ from training_harness import compose_config
 
 from declutr.config.instantiate import build
 from declutr.encoder import Encoder
-from declutr.eval.embedding_cache import CachedEmbedder
+from declutr.eval.suite import EvalSuite
 from declutr.model.inference_precision import autocast, resolve
 
 SETTINGS = {
@@ -51,22 +50,16 @@ def measure(setting: str, eval_option: str, tasks: list[str] | None, max_example
         raise SystemExit(f"--tasks {' '.join(sorted(unknown))}: not in eval={eval_option}")
     encoder = Encoder(str(options.model))
     precision = resolve(options.precision, encoder.device)
-    cached = CachedEmbedder(lambda texts: encoder.encode(texts, batch_size=options.batch_size))
-    rows = []
     with autocast(precision, encoder.device):
-        for task in chosen:
-            if task.missing():
-                print(f"{task.name}: files missing, skipped", file=sys.stderr)
-                continue
-            embedded, start = cached.seconds, time.perf_counter()
-            scores = task.evaluate(cached, max_examples, options.seed)
-            embed = cached.seconds - embedded
-            rows.append({"task": task.name, "embed_s": embed, "fit_s": time.perf_counter() - start - embed,
-                         "scores": {score.key: score.value for score in scores}})
+        result = EvalSuite(chosen, max_examples, options.seed).run(
+            lambda texts: encoder.encode(texts, batch_size=options.batch_size), progress=False)
+    rows = [{"task": name, "embed_s": timing["embed"], "fit_s": timing["fit"],
+             "scores": {s.key: s.value for s in result.scores if s.task == name}}
+            for name, timing in result.task_seconds.items()]
     processes = {task.protocol.n_jobs for task in chosen if hasattr(task, "protocol")}
     return {"setting": setting, "overrides": SETTINGS[setting], "precision": precision,
-            "n_jobs": processes.pop() if processes else None, "tasks": rows,
-            "sentences": cached.embedded, "sentences_per_s": cached.sentences_per_s}
+            "n_jobs": processes.pop() if processes else None, "tasks": rows, "seconds": result.seconds,
+            "sentences": result.sentences, "sentences_per_s": result.sentences / result.embed_seconds}
 
 
 def table(results: list[dict]) -> str:
@@ -82,6 +75,7 @@ def table(results: list[dict]) -> str:
     total = f"{'total':<10}" + "".join(f"{sum(c['embed_s'] for c in r['tasks']):>16.1f}"
                                        f"{sum(c['fit_s'] for c in r['tasks']):>9.1f}{'':>9}" for r in results)
     lines.append(total)
+    lines += [f"{r['setting']}: {r['seconds']:,.0f} s in all" for r in results]
     lines += [f"{r['setting']}: {r['precision']} encoder, {r['sentences']:,} sentences at {r['sentences_per_s']:.0f}/s, "
               f"fits in {r['n_jobs']} process(es)" for r in results]
     return "\n".join(lines)

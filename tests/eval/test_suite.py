@@ -53,6 +53,9 @@ def test_suite_skips_and_lists_missing_tasks_runs_the_rest_and_writes_results(tm
     assert [s.key for s in result.scores] == ["sts12_spearman", "sts12_msrpar_spearman", "sts12_msrvid_spearman",
                                              "stsb_spearman", "cr_accuracy"]
     assert len(inner.seen) == len(set(inner.seen)) == result.sentences  # MSRvid repeats MSRpar: embedded once
+    assert list(result.task_seconds) == ["STS12", "STSB", "CR"]  # per task run: embedding and fitting seconds
+    assert all(t["embed"] >= 0 and t["fit"] >= 0 for t in result.task_seconds.values())
+    assert sum(t["embed"] for t in result.task_seconds.values()) == pytest.approx(result.embed_seconds)
     averages = result.averages()
     assert averages["sts"]["tasks"] == ["STS12", "STSB"] and averages["sts"]["skipped"] == ["STS13", "SICKR"]
     assert averages["sts"]["score"] == pytest.approx((result.scores[0].value + result.scores[3].value) / 2)
@@ -63,6 +66,7 @@ def test_suite_skips_and_lists_missing_tasks_runs_the_rest_and_writes_results(tm
     json_path, csv_path = write_results(result, tmp_path / "out", "eval-test", {"model": "m"})
     payload = json.loads(json_path.read_text())
     assert payload["model"] == "m" and [s["task"] for s in payload["skipped"]] == ["STS13", "SICKR"]
+    assert payload["task_seconds"] == result.task_seconds
     with csv_path.open() as handle:
         rows = list(csv.DictReader(handle))
     assert rows[0] == {"task": "STS12", "metric": "spearman", "score": f"{result.scores[0].value:.2f}"}

@@ -31,6 +31,7 @@ def test_quick_suite_on_every_task_writes_table_json_and_csv_next_to_the_model(m
     main = [s["task"] for s in scores["scores"] if s["main"]]
     assert main == STS_TASKS + TRANSFER_TASKS and scores["skipped"] == []
     assert scores["protocol"]["kfold"] == 2 and scores["protocol"]["c_values"] == [0.25, 4]
+    assert scores["precision"] in ("float32", "bfloat16") and list(scores["task_seconds"]) == STS_TASKS + TRANSFER_TASKS
     assert scores["averages"]["sts"]["tasks"] == STS_TASKS and scores["averages"]["transfer"]["tasks"] == TRANSFER_TASKS
     assert {"mrpc_f1", "sts16_headlines_spearman", "stsb_spearman"} <= set(result["scores"])
     assert all(-100 <= v <= 100 for v in result["scores"].values())

@@ -48,6 +48,7 @@ class SuiteResult:
     seconds: float = 0.0  # whole run
     sentences: int = 0  # distinct sentences embedded
     embed_seconds: float = 0.0  # of which embedding
+    task_seconds: dict[str, dict[str, float]] = field(default_factory=dict)  # per task: {"embed": s, "fit": s}
 
     def averages(self) -> dict[str, dict]:
         """Per group: the mean of the tasks' headline scores, which tasks it covers and which it lacks."""
@@ -96,10 +97,14 @@ class EvalSuite:
         cached = CachedEmbedder(embed)
         scores: list[Score] = []
         bar = tqdm(runnable, desc="eval", unit="task", disable=not progress)
+        timings = {}
         for task in bar:
             bar.set_postfix_str(task.name)
+            embedded, task_start = cached.seconds, time.perf_counter()
             scores += task.evaluate(cached, self.max_examples, self.seed)
-        return SuiteResult(scores, skipped, time.perf_counter() - start, cached.embedded, cached.seconds)
+            embed = cached.seconds - embedded  # sentences another task embedded first are not counted again
+            timings[task.name] = {"embed": embed, "fit": time.perf_counter() - task_start - embed}
+        return SuiteResult(scores, skipped, time.perf_counter() - start, cached.embedded, cached.seconds, timings)
 
 
 def rows(result: SuiteResult) -> list[tuple[str, str, float]]:
@@ -139,6 +144,7 @@ def write_results(result: SuiteResult, directory: str | Path, stem: str, metadat
         "seconds": result.seconds,
         "sentences_embedded": result.sentences,
         "embed_seconds": result.embed_seconds,
+        "task_seconds": result.task_seconds,
     }
     json_path, csv_path = directory / f"{stem}.json", directory / f"{stem}.csv"
     write_text_atomically(json_path, json.dumps(payload, indent=2, default=str) + "\n")
