@@ -113,7 +113,7 @@ class Protocol:
 
     def _map(self, function: Callable, jobs: list[tuple], desc: str, unit: str) -> list:
         """``[function(*job) for job in jobs]``, in ``n_jobs`` processes (in this one when 1), single-threaded BLAS."""
-        bar = tqdm(total=len(jobs), desc=desc, unit=unit, disable=not self.progress, leave=False)
+        bar = tqdm(total=len(jobs), desc=desc, unit=unit, disable=not self.progress, leave=False, mininterval=0)
         if self.n_jobs == 1 or len(jobs) == 1:
             results = [_tick(bar, _single_threaded(function, *job)) for job in jobs]
         else:
