@@ -4,10 +4,13 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.helpers.eval_data import write_tiny_model
 from tests.helpers.paths import ROOT
 
 
+@pytest.mark.slow
 def test_both_settings_time_and_score_every_task(tmp_path):
     model, out = write_tiny_model(tmp_path / "tiny"), tmp_path / "results.json"
     command = [sys.executable, str(ROOT / "benchmarks" / "eval_speed.py"), "--eval", "quick", "--tasks", "STSB", "CR",

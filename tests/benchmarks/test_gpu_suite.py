@@ -27,6 +27,7 @@ def test_non_embedding_parameters_are_the_models(gpu_suite):
     assert gpu_suite.non_embedding_parameters("distilroberta") == sum(p.numel() for p in model.parameters()) - embeddings
 
 
+@pytest.mark.slow
 def test_the_suite_runs_its_cases_on_the_cpu(tmp_path):
     out = tmp_path / "suite"
     command = [sys.executable, str(ROOT / "benchmarks" / "gpu_suite.py"), f"data.files=[{STATE_UNION}]", "--device",
