@@ -27,7 +27,7 @@ from training_harness import compose_config
 from declutr.config.instantiate import build
 from declutr.encoder import Encoder
 from declutr.eval.suite import EvalSuite
-from declutr.model.inference_precision import autocast, resolve
+from declutr.tasks.eval import evaluate
 
 SETTINGS = {
     "plain": ["eval.precision=float32", "eval.protocol.warm_start=false", "eval.protocol.n_jobs=1"],
@@ -48,11 +48,8 @@ def measure(setting: str, eval_option: str, tasks: list[str] | None, max_example
     unknown = set(tasks or []) - {task.name for task in chosen}
     if unknown:
         raise SystemExit(f"--tasks {' '.join(sorted(unknown))}: not in eval={eval_option}")
-    encoder = Encoder(str(options.model))
-    precision = resolve(options.precision, encoder.device)
-    with autocast(precision, encoder.device):
-        result = EvalSuite(chosen, max_examples, options.seed).run(
-            lambda texts: encoder.encode(texts, batch_size=options.batch_size), progress=False)
+    result, precision = evaluate(EvalSuite(chosen, max_examples, options.seed), Encoder(str(options.model)), options,
+                                 progress=False)
     rows = [{"task": name, "embed_s": timing["embed"], "fit_s": timing["fit"],
              "scores": {s.key: s.value for s in result.scores if s.task == name}}
             for name, timing in result.task_seconds.items()]

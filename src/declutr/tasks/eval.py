@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from declutr.config.instantiate import build
 from declutr.encoder import Encoder
 from declutr.errors import DeclutrConfigError
-from declutr.eval.suite import EvalSuite, format_table, rows, write_results
+from declutr.eval.suite import EvalSuite, SuiteResult, format_table, rows, write_results
 from declutr.model.inference_precision import autocast, resolve
 from declutr.report.run_record import finish_wandb
 from declutr.report.wandb_run import wandb_defaults
@@ -38,9 +38,7 @@ def run(cfg: DictConfig) -> dict:
     # Raises DeclutrConfigError naming the source and what it accepts.
     encoder = Encoder(str(options.model), random_init=options.random_init, representation=options.representation)
     load_seconds = time.perf_counter() - start
-    precision = resolve(options.precision, encoder.device)
-    with autocast(precision, encoder.device):
-        result = suite.run(lambda texts: encoder.encode(texts, batch_size=options.batch_size))
+    result, precision = evaluate(suite, encoder, options)
     stem = f"eval-{options.name}" + (f"-max{options.max_examples}" if options.max_examples else "") + _variant(options)
     metadata = {"model": encoder.source, "random_init": options.random_init, "representation": options.representation,
                 "eval": options.name, "max_examples": options.max_examples,
@@ -55,6 +53,15 @@ def run(cfg: DictConfig) -> dict:
     averages = result.averages()
     return {"objective": (averages.get("sts") or averages.get("transfer") or {}).get("score"),
             "scores": result.by_key(), "averages": averages, "json": str(json_path), "csv": str(csv_path)}
+
+
+def evaluate(suite: EvalSuite, encoder: Encoder, options: DictConfig, progress: bool = True) -> tuple[SuiteResult, str]:
+    """``suite`` on ``encoder``'s embeddings at ``eval.precision`` (resolved for its device) and ``eval.batch_size``;
+    returns the result and the precision used."""
+    precision = resolve(options.precision, encoder.device)
+    with autocast(precision, encoder.device):
+        result = suite.run(lambda texts: encoder.encode(texts, batch_size=options.batch_size), progress=progress)
+    return result, precision
 
 
 def _variant(options: DictConfig) -> str:
