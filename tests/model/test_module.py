@@ -6,6 +6,7 @@ from functools import partial
 
 import pytest
 import torch
+from lightning import Trainer
 
 from declutr.data.datamodule import DeCLUTRDataModule
 from declutr.data.spans import SpanSampler
@@ -152,6 +153,16 @@ def test_auto_chunk_size_chunks_on_cpu_only():
     assert module.rows_per_chunk(torch.device("cuda", 0)) is None
     assert make_module(chunk_size=3).rows_per_chunk(torch.device("cuda", 0)) == 3
     assert make_module(chunk_size="auto", grad_cache={"chunk_size": 5}).rows_per_chunk(torch.device("cuda")) == 5
+
+
+@pytest.mark.parametrize(("precision", "rows"), [("32-true", DeCLUTRModule.CPU_CHUNK_SIZE), ("bf16-mixed", None)])
+def test_auto_chunk_size_does_not_chunk_under_cpu_bf16(precision, rows):
+    """AMX multiplies one padded bf16 batch faster than length-sorted chunks of it (docs/results.md)."""
+    trainer = Trainer(accelerator="cpu", precision=precision, logger=False, enable_checkpointing=False)
+    auto, explicit = make_module(chunk_size="auto"), make_module(chunk_size=3)
+    auto.trainer = explicit.trainer = trainer
+    assert auto.rows_per_chunk(torch.device("cpu")) == rows
+    assert explicit.rows_per_chunk(torch.device("cpu")) == 3  # an explicit size is kept
 
 
 def test_compile_failure_falls_back_to_eager_with_a_warning(batches, monkeypatch):

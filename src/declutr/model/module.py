@@ -60,8 +60,10 @@ class DeCLUTRModule(L.LightningModule):
     encoded in length-sorted chunks of ``chunk_size`` rows (``None``: all at once); ``grad_cache`` =
     ``{"chunk_size": n}`` encodes in chunks of ``n`` (overriding ``chunk_size``) with activations
     recomputed in backward (GradCache); ``compile`` runs the encoder body through ``torch.compile``.
-    ``chunk_size="auto"``: chunks of ``CPU_CHUNK_SIZE`` on CPU, where compute follows the padded tokens,
-    none on accelerators, where small chunks cost more in kernel launches than their padding saves.
+    ``chunk_size="auto"``: chunks of ``CPU_CHUNK_SIZE`` on CPU in float32, where compute follows the padded tokens,
+    none on accelerators, where small chunks cost more in kernel launches than their padding saves, nor under
+    a bf16 ``trainer.precision`` on CPU, where AMX runs one large matrix product faster than
+    several small ones, padding included.
     """
 
     COMPILE_BACKEND = "inductor"  # torch.compile's backend for model.compile
@@ -154,7 +156,8 @@ class DeCLUTRModule(L.LightningModule):
     def rows_per_chunk(self, device: torch.device) -> int | None:
         """The chunk size in force on ``device`` (``model.chunk_size=auto`` resolved; ``None``: no chunks)."""
         if self.chunk_size == "auto":
-            return self.CPU_CHUNK_SIZE if device.type == "cpu" else None
+            bf16 = self._trainer is not None and str(self._trainer.precision).startswith("bf16")
+            return self.CPU_CHUNK_SIZE if device.type == "cpu" and not bf16 else None
         return self.chunk_size
 
     def embed_tokens(
