@@ -8,12 +8,13 @@ from collections import Counter
 import torch.distributed as dist
 
 from declutr.data.collate import Batch
+from declutr.data.documents import EMPTY, MALFORMED_JSON, MISSING_TEXT_FIELD, NOT_UTF8, UNREADABLE_FILE
 from declutr.data.stream import SKIPPED_SHORT
 from declutr.errors import DeclutrDataError
 
 # The skip reasons the readers count (an unreadable file's reason also names its error: unreadable_file:OSError).
 # Every rank logs each of them every step, zero or not: under DDP a metric synced on some ranks only would hang.
-SKIP_REASONS = (SKIPPED_SHORT, "empty", "not_utf8", "malformed_json", "missing_text_field", "unreadable_file")
+SKIP_REASONS = (SKIPPED_SHORT, EMPTY, NOT_UTF8, MALFORMED_JSON, MISSING_TEXT_FIELD, UNREADABLE_FILE)
 
 
 def totals_by_reason(skipped: Counter) -> Counter:

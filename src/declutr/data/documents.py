@@ -22,6 +22,14 @@ from declutr.errors import DeclutrConfigError
 SUFFIXES = (".txt", ".text", ".jsonl", ".jsonl.gz", ".parquet", ".arrow")
 COLUMNAR = (".parquet", ".arrow")  # read with pyarrow, the text in column data.text_field
 TEXT_SPLITS = ("file", "paragraph", "line")
+# Why a document is skipped: the reasons the readers count (declutr.data.accounting totals them).
+EMPTY, NOT_UTF8, MALFORMED_JSON, MISSING_TEXT_FIELD, UNREADABLE_FILE = (
+    "empty", "not_utf8", "malformed_json", "missing_text_field", "unreadable_file")
+
+
+def unreadable(err: Exception) -> str:
+    """The skip reason of a file that could not be read, naming the error: ``unreadable_file:OSError``."""
+    return f"{UNREADABLE_FILE}:{type(err).__name__}"
 
 
 def _has_suffix(path: Path) -> bool:
@@ -73,14 +81,14 @@ def _lines(path: Path, skipped: Counter, reports_file_errors: bool) -> Iterator[
             yield from handle
     except (EOFError, gzip.BadGzipFile, OSError) as err:
         if reports_file_errors:
-            skipped[f"unreadable_file:{type(err).__name__}", str(path)] += 1
+            skipped[unreadable(err), str(path)] += 1
 
 
 def _read_whole(path: Path, skipped: Counter) -> str | None:
     try:
         return _decode(path.read_bytes(), path, skipped)
     except OSError as err:
-        skipped[f"unreadable_file:{type(err).__name__}", str(path)] += 1
+        skipped[unreadable(err), str(path)] += 1
         return None
 
 
@@ -88,7 +96,7 @@ def _decode(raw: bytes, path: Path, skipped: Counter) -> str | None:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        skipped["not_utf8", str(path)] += 1
+        skipped[NOT_UTF8, str(path)] += 1
         return None
 
 
@@ -96,9 +104,9 @@ def record_document(text, source: str, index: int, skipped: Counter) -> tuple[st
     """``(key, text)`` of record ``index`` of ``source`` (a JSON line, a table row), or ``None`` with the reason
     counted: no text in the field, or only whitespace."""
     if not isinstance(text, str):
-        skipped["missing_text_field", source] += 1
+        skipped[MISSING_TEXT_FIELD, source] += 1
     elif not text.strip():
-        skipped["empty", source] += 1
+        skipped[EMPTY, source] += 1
     else:
         return f"{source}:{index}", text
     return None
@@ -125,7 +133,7 @@ def read_jsonl(path: Path, text_field: str, skipped: Counter, keep: Callable[[],
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
-            skipped["malformed_json", str(path)] += 1
+            skipped[MALFORMED_JSON, str(path)] += 1
             continue
         document = record_document(record.get(text_field) if isinstance(record, dict) else None, str(path), index,
                                    skipped)
@@ -157,7 +165,7 @@ def read_text(path: Path, split: str, skipped: Counter, keep: Callable[[], bool]
             if content.strip():
                 yield f"{path}:1", content.strip()
             else:
-                skipped["empty", str(path)] += 1
+                skipped[EMPTY, str(path)] += 1
         return
     file_errors: Counter = Counter()
     content = _read_whole(path, file_errors)
@@ -213,7 +221,7 @@ def read_columnar(path: Path, text_field: str, skipped: Counter, keep: Callable[
         raise
     except (OSError, ValueError, EOFError) as err:  # pyarrow's ArrowInvalid and ArrowIOError are among these
         if reports_file_errors:
-            skipped[f"unreadable_file:{type(err).__name__}", str(path)] += 1
+            skipped[unreadable(err), str(path)] += 1
 
 
 def _record_batches(path: Path, text_field: str) -> Iterator:

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from declutr.data.documents import record_document
+from declutr.data.documents import record_document, unreadable
 from declutr.errors import DeclutrConfigError
 
 
@@ -54,4 +54,4 @@ class HubDataset:
                     yield document
         except (OSError, ValueError) as err:  # a connection lost mid-stream ends this epoch's read, counted once
             if reports_file_errors:
-                skipped[f"unreadable_file:{type(err).__name__}", label] += 1
+                skipped[unreadable(err), label] += 1

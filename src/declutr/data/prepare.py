@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from declutr.data.documents import read_documents
+from declutr.data.documents import EMPTY, read_documents
 from declutr.data.hub_dataset import HubDataset
 from declutr.data.token_shards import (
     IDS_SUFFIX,
@@ -195,7 +195,7 @@ def prepare_corpus(
         if bar.n % 100 == 0:
             _show_rates(bar, report)
         if not text:
-            report.dropped[source, "empty"] += 1
+            report.dropped[source, EMPTY] += 1
             continue
         if len(doc_ids) < min_tokens:
             report.dropped[source, f"shorter than {min_tokens} tokens"] += 1

@@ -26,6 +26,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from declutr.data.documents import unreadable
 from declutr.errors import DeclutrConfigError
 from declutr.files.atomic import atomic_path
 from declutr.tokenizer import tokenizer_identity
@@ -110,7 +111,7 @@ class TokenShard:
             ids, offsets = self.load()
         except (OSError, ValueError) as err:
             if reports_file_errors:
-                skipped[f"unreadable_file:{type(err).__name__}", str(self.text)] += 1
+                skipped[unreadable(err), str(self.text)] += 1
             return
         for i in range(self.num_documents):
             if keep():
