@@ -42,6 +42,17 @@ def test_jsonl_to_parquet_with_a_text_field_and_normalisation(make_config, tmp_p
     np.testing.assert_allclose(vectors, expected / np.linalg.norm(expected, axis=1, keepdims=True), atol=1e-5)
 
 
+def test_bfloat16_precision_gives_float32_vectors_close_to_float32_ones(make_config, tmp_path, expected):
+    source, output = tmp_path / "texts.txt", tmp_path / "vectors.npy"
+    source.write_text("\n".join(TEXTS) + "\n")
+    result = run(make_config("task=embed", MODEL, f"embed.input={source}", f"embed.output={output}",
+                             "embed.precision=bfloat16", "embed.progress=false"))
+    vectors = np.load(output)
+    assert result["precision"] == "bfloat16" and vectors.dtype == np.float32
+    cosine = (vectors * expected).sum(1) / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(expected, axis=1))
+    assert cosine.min() > 0.99 and np.abs(vectors - expected).max() > 0, "autocast ran, and changed little"
+
+
 @pytest.mark.parametrize(
     "content, overrides, message",
     [

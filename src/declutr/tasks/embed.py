@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from declutr.encoder import Encoder
 from declutr.errors import DeclutrConfigError
 from declutr.files.atomic import atomic_path
+from declutr.model.inference_precision import autocast, resolve
 
 INPUTS = (".txt", ".jsonl")
 
@@ -36,16 +37,18 @@ def run(cfg: DictConfig) -> dict:
     writer = _check_paths(source, output, options.overwrite)
     count = sum(1 for _ in _read_texts(source, options.text_field))  # also checks every line before any compute
     encoder = Encoder(options.model, device=options.device, max_length=options.max_length, dtype=options.dtype)
+    precision = resolve(options.precision, encoder.device)
     start = time.perf_counter()
-    with writer(output, count, encoder.dim) as write, \
+    with writer(output, count, encoder.dim) as write, autocast(precision, encoder.device), \
             tqdm(total=count, desc="Embedding", unit="text", disable=not options.progress) as bar:
         for block in _blocks(_read_texts(source, options.text_field), options.block_size):
             write(encoder.encode(block, batch_size=options.batch_size, normalize_embeddings=options.normalize,
                                  long_texts=options.long_texts))
             bar.update(len(block))
     rate = count / max(time.perf_counter() - start, 1e-9)
-    print(f"Embedded {count:,} texts of {source} into {output}: {encoder.dim} dimensions, {rate:,.0f} texts/s.")
-    return {"output": str(output), "count": count, "dim": encoder.dim, "texts_per_s": rate}
+    print(f"Embedded {count:,} texts of {source} into {output}: {encoder.dim} dimensions, {precision} encoder, "
+          f"{rate:,.0f} texts/s.")
+    return {"output": str(output), "count": count, "dim": encoder.dim, "precision": precision, "texts_per_s": rate}
 
 
 def _check_paths(source: Path, output: Path, overwrite: bool) -> Callable:
