@@ -39,7 +39,8 @@ def test_callback_logs_every_task_and_the_checkpoint_follows_the_chosen_metric(m
     run_dir = Path(cfg.paths.output_dir)
     rows = metrics(run_dir)
     accuracies = [float(r["val/cr_accuracy"]) for r in rows if r.get("val/cr_accuracy")]
-    assert len(accuracies) >= 2 and any(r.get("val/stsb_spearman") for r in rows)  # evaluated at steps 2 and 4
+    evaluated = sorted(int(r["step"]) for r in rows if r.get("val/stsb_spearman"))
+    assert evaluated == [2, 4] and len(accuracies) == 2  # logged once per evaluation, never repeated at later steps
     (checkpoint,) = (run_dir / "checkpoints").glob("step*-score*.ckpt")
     assert checkpoint.name.endswith(f"-score{max(accuracies):.2f}.ckpt")  # the best by val/cr_accuracy
 

@@ -33,9 +33,14 @@ class EmbeddingEvalCallback(L.Callback):
         self._last_step = -1
 
     def evaluate(self, trainer: L.Trainer, module: L.LightningModule) -> dict[str, float]:
+        """Scores now; each goes to the loggers once, at this step (``module.log`` from a batch hook would repeat
+        the last value at every later logged step), and to the trainer's metrics for checkpointing and the
+        progress bar."""
         result = evaluate_module(module, self.suite, self.batch_size)
         for score in result.scores:
-            module.log(f"val/{score.key}", score.value, prog_bar=score.main, rank_zero_only=True)
+            module.log(f"val/{score.key}", score.value, prog_bar=score.main, logger=False, rank_zero_only=True)
+        for logger in trainer.loggers:
+            logger.log_metrics({f"val/{score.key}": score.value for score in result.scores}, step=trainer.global_step)
         self._last_step = trainer.global_step
         return result.by_key()
 
