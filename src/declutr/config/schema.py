@@ -22,6 +22,7 @@ from declutr.model.embedding import LONG_TEXTS
 from declutr.model.inference_precision import PRECISIONS as INFERENCE_PRECISIONS
 from declutr.model.schedules import SCHEDULES
 
+INFERENCE_PRECISION_FIX = "the encoder's precision (auto: bfloat16 where the device has it natively)"  # eval, embed
 ABSENT = object()  # OmegaConf.select's default for a key the config does not have
 
 
@@ -144,13 +145,13 @@ SCHEMA: tuple[Setting, ...] = (
     _int("eval.protocol.kfold", 2, fix="cross-validation folds"),
     _int("eval.protocol.max_iter", 1, fix="the solver's iterations"),
     _int("eval.protocol.n_jobs", 1, nullable=True, fix="processes fitting folds in parallel (null: one per core)"),
-    _choice("eval.precision", INFERENCE_PRECISIONS, fix="the encoder's precision (auto: bfloat16 where the device has it natively)"),
+    _choice("eval.precision", INFERENCE_PRECISIONS, fix=INFERENCE_PRECISION_FIX),
     # embed, export, prepare, reproduce
     _int("embed.batch_size", 1, fix="texts per forward pass"),
     _int("embed.block_size", 1, fix="texts read and written at a time"),
     _int("embed.max_length", 2, nullable=True, fix="tokens per text (null: the model's limit)"),
     _choice("embed.long_texts", LONG_TEXTS, fix="what happens to texts longer than the window"),
-    _choice("embed.precision", INFERENCE_PRECISIONS, fix="the encoder's precision (auto: bfloat16 where the device has it natively)"),
+    _choice("embed.precision", INFERENCE_PRECISIONS, fix=INFERENCE_PRECISION_FIX),
     _int("export.max_length", 2, nullable=True, fix="the exported window in tokens (null: the model's)"),
     _int("prepare.chunk_words", 1, fix="words per document chunk"),
     _int("prepare.min_tokens", 1, fix="the shortest document kept"),
