@@ -40,6 +40,7 @@ def test_plan_orders_and_links_every_stage(make_config, tmp_path):
     args = jobs["anchors-seed1"].args()
     assert args[:4] == ["-m", "experiment=ablation/anchors", "experiment/scale=miniature", "seed=1"]
     assert "model.optimizer.lr=0.0001" in args and args[-1] == f"hydra.sweep.dir={layout.axis('anchors') / 'seed1'}"
+    assert "skip_finished=true" in args  # a sweep stopped partway keeps its finished runs
     assert chosen_lr(layout, [3e-5, 1e-4, 3e-4]) == 1e-4  # (3e-5 never ran) and chosen_lr(Layout(tmp_path / "none"), [1e-4]) is None
     assert (sweep_size("objective"), sweep_size("span_length")) == (3, 3)
 

@@ -2,6 +2,7 @@
 exit status 1), one W&B run per job, the report built from the sweep's output, and a 2-trial Optuna search."""
 
 import json
+import shutil
 from pathlib import Path
 
 import optuna
@@ -36,10 +37,13 @@ def sweep(tmp_path_factory, corpus):
     """The anchors axis at the smoke scale with A = 4, 1, 2: the first job has no usable document and fails.
     Run without -m: an ablation experiment is a sweep by itself (hydra.mode=MULTIRUN)."""
     folder = tmp_path_factory.mktemp("multirun")
-    result = run_py("experiment=ablation/anchors", "experiment/scale=smoke", "data.sampler.num_anchors=4,1,2",
-                    f"data.files=[{corpus}]", f"paths.data_dir={DATA_DIR}", "trainer.max_steps=3",
-                    "evaluate.tasks.stsb_test=null", "data.num_workers=0", "logger=wandb", f"hydra.sweep.dir={folder}")
-    return folder, result
+    return folder, anchors_sweep(corpus, folder, "logger=wandb")
+
+
+def anchors_sweep(corpus: Path, folder: Path, *overrides: str):
+    return run_py("experiment=ablation/anchors", "experiment/scale=smoke", "data.sampler.num_anchors=4,1,2",
+                  f"data.files=[{corpus}]", f"paths.data_dir={DATA_DIR}", "trainer.max_steps=3",
+                  "evaluate.tasks.stsb_test=null", "data.num_workers=0", *overrides, f"hydra.sweep.dir={folder}")
 
 
 def same_commit(a: str | None, b: str | None) -> bool:
@@ -90,6 +94,18 @@ def test_report_of_the_sweep_lists_the_failure_beside_the_baseline_and_results(s
     png = (folder / "report" / "num_anchors.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     assert len((folder / "report" / "runs.csv").read_text().splitlines()) == 1 + 3
+
+
+def test_rerun_with_skip_finished_trains_only_the_jobs_that_did_not_finish(sweep, corpus, tmp_path):
+    folder, _ = sweep
+    again = tmp_path / "multirun"
+    shutil.copytree(folder, again)
+    finished = {job: (again / job / "results.json").read_bytes() for job in ("1", "2")}
+    result = anchors_sweep(corpus, again, "skip_finished=true")
+    output = result.stdout + result.stderr
+    assert result.returncode == 1 and "3 training jobs, 2 finished, 1 failed" in output  # job 0 was tried again
+    assert output.count("already holds this finished run (results.json): skipped") == 2
+    assert {job: (again / job / "results.json").read_bytes() for job in ("1", "2")} == finished
 
 
 def test_optuna_search_runs_trials_keeps_the_best_and_stores_the_study_in_sqlite(tmp_path, corpus):

@@ -5,6 +5,9 @@ succeeded or failed.
 In a multirun a failed job is recorded and returns instead of raising, so the sweep's other jobs still run; the
 sweep's end lists the failures and exits non-zero (:class:`declutr.report.sweep_summary.SweepSummary`). A single
 run raises as before (a configuration error leaves no run folder: ``run.py`` removes it).
+
+With ``skip_finished=true`` a run whose folder already holds a finished run with the same key settings is not
+trained again: rerunning a stopped sweep with the same command trains only the jobs that did not finish.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from declutr.errors import DeclutrConfigError
 from declutr.report.git_commit import git_commit
-from declutr.report.results import FAILED, OK, RunResult, write_failure, write_result
+from declutr.report.results import FAILED, OK, RunResult, read_result, write_failure, write_result
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,13 @@ def record_run(cfg: DictConfig, train: Callable[[DictConfig, dict], dict]) -> di
     empty dict on the other ranks), its W&B run finished either way."""
     start = time.perf_counter()
     context = run_context(cfg)
+    if cfg.get("skip_finished"):
+        finished = finished_run(cfg.paths.output_dir, context["settings"])
+        if finished is not None:
+            log.info("%s already holds this finished run (results.json): skipped, as skip_finished=true asks.",
+                     cfg.paths.output_dir)
+            return {"objective": finished.after.get("stsb_dev"), "before": finished.before, "after": finished.after,
+                    "skipped": True}
     try:
         outcome = train(cfg, context)
     except Exception as err:
@@ -64,6 +74,21 @@ def record_run(cfg: DictConfig, train: Callable[[DictConfig, dict], dict]) -> di
             nonfinite_steps=outcome["nonfinite_steps"], seconds=time.perf_counter() - start,
             tokens_per_s=outcome["tokens_per_s"], **context))
     return outcome
+
+
+def finished_run(run_dir: str, settings: dict) -> RunResult | None:
+    """The run that finished in ``run_dir`` with these key settings, or ``None``: none finished there (none ran, it
+    failed or it was killed), or the one that did had other settings (logged: it will be trained over)."""
+    result = read_result(run_dir)
+    if result is None or result.status != OK:
+        return None
+    changed = sorted(name for name in settings.keys() | result.settings.keys()
+                     if settings.get(name) != result.settings.get(name))
+    if changed:
+        log.warning("%s holds a finished run with other settings (%s): training this one over it.", run_dir,
+                    ", ".join(f"{name}: {result.settings.get(name)!r} -> {settings.get(name)!r}" for name in changed))
+        return None
+    return result
 
 
 def run_context(cfg: DictConfig) -> dict:

@@ -14,8 +14,9 @@ lr and axes stages), its output in ``<output_dir>/logs/<job>.log``:
 6. ``reports``: ``task=report`` per axis;
 7. ``doc``: ``reproduce.doc`` (see :mod:`declutr.report.reproduction`).
 
-A job that finished before (its ``<output_dir>/jobs/<job>.json`` exists) is skipped, so a reproduction that was
-interrupted continues where it stopped; each job's wall time is kept in that file for the write-up.
+A job that finished before (its ``<output_dir>/jobs/<job>.json`` exists) is skipped, and so is each training run of
+an axis sweep that finished before (``skip_finished=true``), so a reproduction that was interrupted continues where it
+stopped; each job's wall time is kept in that file for the write-up.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ def plan(options: DictConfig, layout: Layout, sizes: dict[str, int]) -> list[Job
                 lr = chosen_lr(layout, options.learning_rates)
                 return ["-m", f"experiment=ablation/{axis}", "experiment/scale=miniature", f"seed={seed}",
                         *([f"model.optimizer.lr={lr}"] if lr is not None else []), *overrides,
-                        f"hydra.sweep.dir={sweep}"]
+                        "skip_finished=true", f"hydra.sweep.dir={sweep}"]
 
             jobs.append(Job(f"{axis}-seed{seed}", "axes", args, ("base", *lr_names)))
             if axis in options.transfer_axes:
