@@ -42,3 +42,13 @@ def test_failure_records_the_error_and_its_traceback(tmp_path):
     assert result.error == "OSError: distilroberta-base is not on the hub mirror"
     trace = (tmp_path / result.traceback_file).read_text()
     assert result.traceback_file == ERROR_FILE and "Traceback" in trace and "in load_encoder" in trace
+
+
+def test_a_success_after_a_failed_attempt_removes_the_old_traceback(tmp_path):
+    try:
+        raise RuntimeError("killed")
+    except RuntimeError as err:
+        write_failure(tmp_path, err)
+    assert (tmp_path / ERROR_FILE).is_file()
+    write_result(tmp_path, RunResult(status=OK, after={"stsb_dev": 56.4}))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [RESULTS_FILE]

@@ -39,10 +39,13 @@ class RunResult:
 
 
 def write_result(run_dir: str | Path, result: RunResult) -> Path:
-    """``<run_dir>/results.json``, replaced atomically: a reader never sees half a file."""
+    """``<run_dir>/results.json``, replaced atomically: a reader never sees half a file. A run that succeeded in a
+    folder where an earlier attempt failed takes that attempt's ``error.txt`` away: the folder tells its last outcome."""
     path = Path(run_dir) / RESULTS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomically(path, json.dumps(asdict(result), indent=2, default=str) + "\n")
+    if result.status == OK:
+        (path.parent / ERROR_FILE).unlink(missing_ok=True)
     return path
 
 
