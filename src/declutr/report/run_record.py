@@ -52,8 +52,7 @@ def record_run(cfg: DictConfig, train: Callable[[DictConfig, dict], dict]) -> di
         if finished is not None:
             log.info("%s already holds this finished run (results.json): skipped, as skip_finished=true asks.",
                      cfg.paths.output_dir)
-            return {"objective": finished.after.get("stsb_dev"), "before": finished.before, "after": finished.after,
-                    "skipped": True}
+            return {"objective": finished.after.get("stsb_dev"), "before": finished.before, "after": finished.after}
     try:
         outcome = train(cfg, context)
     except Exception as err:
