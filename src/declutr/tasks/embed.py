@@ -2,8 +2,10 @@
 
 Texts are streamed in blocks of ``embed.block_size``: memory holds one block of texts and vectors, whatever
 the file size (``.npy`` is filled through a memory map). Row i of the output is text i of the input: every
-line of a ``.txt`` (empty lines included), every non-blank line of a ``.jsonl``. The output is written
-under a temporary name and renamed when complete, so an interrupted run never leaves a partial file.
+line of a ``.txt`` (empty lines included), every non-blank line of a ``.jsonl``. Lines end at ``\n`` or
+``\r\n`` only: a lone ``\r``, U+2028 or any other character ``str.splitlines`` would break at stays inside
+its text, so row i is line i. The output is written under a temporary name and renamed when complete, so
+an interrupted run never leaves a partial file.
 """
 
 from __future__ import annotations
@@ -70,16 +72,37 @@ def _check_paths(source: Path, output: Path, overwrite: bool) -> Callable:
 
 def _read_texts(path: Path, text_field: str) -> Iterator[str]:
     """The texts of ``path`` in file order."""
+    for number, line in _lines(path):
+        if path.suffix == ".txt":
+            yield line
+        elif line.strip():
+            yield _json_text(line, text_field, f"{path}:{number}")
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """``(number, text)`` of each line of ``path``, numbered from 1, without its ending.
+
+    The file is read in binary because text mode's universal newlines also end a line at a lone ``\r``,
+    which would give a text one line more than the file has and shift every later row. A final line
+    ending adds no line.
+    """
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, 1):  # binary iteration splits at b"\n" only
+            if raw.endswith(b"\n"):
+                raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
+            yield number, _decode(raw, path, number)
+
+
+def _decode(raw: bytes, path: Path, number: int) -> str:
+    """``raw`` (line ``number`` of ``path``) as UTF-8, or an error naming the line and column of the bad byte."""
     try:
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if path.suffix == ".txt":
-                    yield line.rstrip("\n")
-                elif line.strip():
-                    yield _json_text(line, text_field, f"{path}:{number}")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise DeclutrConfigError(f"{path} is not UTF-8 ({err.reason} at byte {err.start} of a line): "
-                                 "convert it to UTF-8.") from None
+        column = len(raw[: err.start].decode("utf-8")) + 1  # strict decoding fails at the first bad byte
+        raise DeclutrConfigError(
+            f"{path} is not UTF-8: line {number}, column {column} (character; byte {err.start + 1} of the line) "
+            f"is 0x{raw[err.start]:02x} ({err.reason}). Re-encode the file as UTF-8, e.g. "
+            f"`iconv -f latin1 -t utf-8 {path.name} > {path.stem}.utf8{path.suffix}`.") from None
 
 
 def _json_text(line: str, text_field: str, where: str) -> str:
