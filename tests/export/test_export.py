@@ -136,3 +136,32 @@ def test_push_to_hub_creates_the_repo_and_uploads_the_whole_folder(model, tokeni
     assert {"README.md", "config.json", "modules.json", "model.safetensors", "declutr_training.json"} <= set(files)
     with pytest.raises(DeclutrConfigError, match="export.hub_model_id='declutr-tiny' is not a Hub repo id"):
         push_to_hub(target, "declutr-tiny", api=hub)
+
+
+def interleaved(model, tokenizer, target, overwrite: bool):
+    """A model whose ``save_pretrained`` saves its weights, then runs a whole second export of ``target`` (steps=2)
+    in the middle of the first one (steps=250): two processes exporting one folder at once, in a fixed order."""
+
+    def save_pretrained(folder):
+        model.save_pretrained(folder)
+        write_export(model, tokenizer, target, TrainingRecord(base_model="x", steps=2), overwrite=overwrite)
+
+    return SimpleNamespace(config=model.config, save_pretrained=save_pretrained)
+
+
+def test_concurrent_exports_of_one_folder_never_delete_each_others_temporary_folder(model, tokenizer, tmp_path):
+    """Each export writes a temporary folder of its own; with overwrite the last swap wins, and both succeed."""
+    target = tmp_path / "model"
+    write_export(interleaved(model, tokenizer, target, True), tokenizer, target, RECORD, overwrite=True)
+    assert json.loads((target / "declutr_training.json").read_text())["steps"] == RECORD.steps, "the last swap won"
+    assert (target / "model.safetensors").is_file() and (target / "config.json").is_file(), "its weights were kept"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"], "no temporary or moved-aside folder is left"
+
+
+def test_without_overwrite_an_export_that_lost_the_race_fails_clearly_and_keeps_the_winner(model, tokenizer, tmp_path):
+    target = tmp_path / "model"
+    with pytest.raises(DeclutrConfigError, match="model was written by another process while this export was being "
+                                                 r"written: export each model to its own folder \(export.output\)"):
+        write_export(interleaved(model, tokenizer, target, False), tokenizer, target, RECORD)
+    assert json.loads((target / "declutr_training.json").read_text())["steps"] == 2, "the other export is intact"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]

@@ -7,6 +7,8 @@ tokenizer files), the sentence-transformers files (see :mod:`declutr.export.st_l
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import shutil
@@ -16,6 +18,7 @@ from declutr.errors import DeclutrConfigError
 from declutr.export.model_card import portable_record, render_model_card
 from declutr.export.provenance import RECORD_FILE, TrainingRecord
 from declutr.export.st_layout import st_layout
+from declutr.files.atomic import unique_sibling
 from declutr.model.embedding import window_length
 
 
@@ -27,26 +30,36 @@ def write_export(model, tokenizer, target: str | Path, record: TrainingRecord, w
     at most 512, as :func:`~declutr.model.embedding.embed_texts` uses); ``record``, ``license`` and ``language``
     feed the model card.
 
-    Everything goes to a temporary sibling folder first, which then replaces ``target``: a crash never
-    leaves half an export. An existing ``target`` is replaced only with ``overwrite`` and only if it is
-    a model folder (has ``config.json``) or empty.
+    Everything goes to a temporary sibling folder of this call's own first, which then replaces ``target``: a
+    crash never leaves half an export, and two processes exporting to one ``target`` never delete each other's
+    work. An existing ``target`` is replaced only with ``overwrite`` and only if it is a model folder (has
+    ``config.json``) or empty.
     """
     target = Path(target)
     _check_target(target, overwrite)
     record = portable_record(record)  # no local absolute path in the folder
-    tmp = target.with_name(f".{target.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
+    tmp = unique_sibling(target)  # this call's own: another process exporting to target cannot delete it
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp.mkdir()
+    try:
+        _write_folder(tmp, model, tokenizer, record, target.resolve().name, window, license, language)
+        _swap(tmp, target, overwrite)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # gone after the swap; a failed export leaves nothing behind
+    return target
+
+
+def _write_folder(folder: Path, model, tokenizer, record: TrainingRecord, name: str, window: int | None,
+                  license: str, language: str) -> None:
+    """Every file of the export into ``folder``; ``name`` titles the model card."""
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
     dim, window = model.config.hidden_size, window_length(tokenizer, window)
     for relative, content in st_layout(dim, window).items():
-        (tmp / relative).parent.mkdir(parents=True, exist_ok=True)
-        (tmp / relative).write_text(json.dumps(content, indent=2))
-    (tmp / "README.md").write_text(render_model_card(record, target.resolve().name, dim, window, license, language))
-    (tmp / RECORD_FILE).write_text(record.to_json())
-    _swap(tmp, target)
-    return target
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        (folder / relative).write_text(json.dumps(content, indent=2))
+    (folder / "README.md").write_text(render_model_card(record, name, dim, window, license, language))
+    (folder / RECORD_FILE).write_text(record.to_json())
 
 
 def _check_target(target: Path, overwrite: bool) -> None:
@@ -60,14 +73,23 @@ def _check_target(target: Path, overwrite: bool) -> None:
                                  "it; choose another export.output.")
 
 
-def _swap(tmp: Path, target: Path) -> None:
-    """Put ``tmp`` in place of ``target``; the old folder is moved aside first, then deleted."""
-    old = target.with_name(f".{target.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(tmp, target)
-    shutil.rmtree(old, ignore_errors=True)
+def _swap(tmp: Path, target: Path, overwrite: bool) -> None:
+    """Put the folder ``tmp`` in place of ``target``. A folder cannot be renamed over a non-empty one, so an existing
+    ``target`` is first moved aside under a name of this call's own, then deleted. If another process puts its
+    export at ``target`` in between, the rename fails rather than mix or silently replace the two exports."""
+    old = unique_sibling(target, "old")
+    try:
+        if overwrite:
+            with contextlib.suppress(FileNotFoundError):  # no target yet, or another export just moved it aside
+                os.replace(target, old)
+        os.replace(tmp, target)
+    except OSError as err:
+        if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise
+        raise DeclutrConfigError(f"{target} was written by another process while this export was being written: "
+                                 "export each model to its own folder (export.output).") from None
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def check_repo_id(repo_id: str) -> None:
