@@ -1,16 +1,22 @@
-"""The config schema: every out-of-range value of every setting is refused naming its own key, all violations are
-reported together, the rules between settings hold, and every numeric setting in conf/ has a schema entry.
+"""The config schema: every out-of-range value of every setting (infinite and NaN included) is refused naming its own
+key, so is an infinite or NaN number anywhere else, all violations are reported together, the rules between settings
+hold, and every numeric setting in conf/ has a schema entry.
 
 The out-of-range cases are generated from the schema itself (hypothesis), so a setting added to it later is covered
 without a new test. They are checked in-process through ``validate``, the function ``run.py`` calls; a few
 end-to-end ``run.py`` cases check the exit status, the message, no traceback and no run folder.
 """
 
+import logging
+import math
+import re
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from declutr.config.keys import entries
 from declutr.config.schema import SCHEMA, Setting, validate, violations
 from declutr.errors import DeclutrConfigError
 from tests.helpers.configs import compose_hydra
@@ -23,7 +29,8 @@ PRESENT_WITH = {"data.sampler.window_len": ["data/sampler=windows"],
                 "data.sampler.windows_per_document": ["data/sampler=windows"],
                 "eval.protocol.kfold": ["eval=quick"], "eval.protocol.max_iter": ["eval=quick"],
                 "eval.protocol.n_jobs": ["eval=quick"], "trainer.num_nodes": ["trainer=ddp_cpu"],
-                "reproduce.lr_steps": ["task=reproduce"], "reproduce.parallel": ["task=reproduce"]}
+                "reproduce.lr_steps": ["task=reproduce"], "reproduce.parallel": ["task=reproduce"],
+                "model.optimizer.betas": ["+model.optimizer.betas=[0.9,0.999]"]}  # torch's default, not set in conf/
 CONFIGS: dict[tuple, DictConfig] = {}
 # Every option of every group (the neutral model/trainer bases and Hydra's own groups aside).
 OPTIONS = [(f"{path.parent.relative_to(CONF).as_posix()}={path.stem}",) for path in sorted(CONF.rglob("*.yaml"))
@@ -43,19 +50,30 @@ def composed(setting: Setting) -> DictConfig:
     return CONFIGS[overrides].copy()
 
 
-def bad_values(setting: Setting) -> st.SearchStrategy:
-    """Values the setting must refuse: out of its range or choices, of the wrong type, or null when not allowed."""
-    wrong = [st.text(min_size=1, max_size=8).filter(lambda s: s not in setting.choices), st.just([1, 2])]
-    if not setting.nullable:
-        wrong.append(st.none())
+def bad_values(setting: Setting, good_item=None) -> st.SearchStrategy:
+    """Values the setting must refuse: out of its range or choices, infinite or NaN, of the wrong type, or null when
+    not allowed; for a list setting, lists holding one such item among ``good_item``s, and lists of a wrong length."""
+    items = bad_items(setting)
+    if setting.each:
+        size = setting.length or 2
+        lists = items.map(lambda bad: [good_item] * (size - 1) + [bad])
+        wrong_lengths = [st.just([]), st.just([good_item] * (size + 1))] if setting.length else [st.just([])]
+        return st.one_of(lists, *wrong_lengths, st.just(good_item), *([] if setting.nullable else [st.none()]))
+    return st.one_of(items, st.just([1, 2]), *([] if setting.nullable else [st.none()]))
+
+
+def bad_items(setting: Setting) -> st.SearchStrategy:
+    """Single values the setting refuses (as itself, or as an item of its list)."""
+    wrong = [st.text(min_size=1, max_size=8).filter(lambda s: s not in setting.choices)]
     if setting.kind == "choice":
         return st.one_of(*wrong, st.integers(-5, 5))
+    wrong.append(st.sampled_from([math.inf, -math.inf, math.nan]))
     if setting.low is not None:
         below = setting.low if setting.low_open else setting.low - 1e-9 if setting.kind == "float" else setting.low - 1
         wrong.append(st.floats(max_value=below, allow_nan=False, allow_infinity=False) if setting.kind == "float"
                      else st.integers(max_value=int(below)))
     if setting.high is not None:
-        above = setting.high + (1e-9 if setting.kind == "float" else 1)
+        above = setting.high if setting.high_open else setting.high + (1e-9 if setting.kind == "float" else 1)
         wrong.append(st.floats(min_value=above, allow_nan=False, allow_infinity=False) if setting.kind == "float"
                      else st.integers(min_value=int(above)))
     if setting.kind == "int":
@@ -74,14 +92,26 @@ def test_every_setting_is_in_its_config_and_its_shipped_value_is_allowed(setting
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_every_out_of_range_value_is_refused_naming_its_own_key(setting, data):
-    value = data.draw(bad_values(setting))
     cfg = composed(setting)
+    value = data.draw(bad_values(setting, OmegaConf.select(cfg, setting.key)[0] if setting.each else None))
     OmegaConf.update(cfg, setting.key, value, force_add=True)
     with pytest.raises(DeclutrConfigError) as error:
         validate(cfg)
     lines = [line for line in str(error.value).splitlines() if line.startswith("  - ")]
     assert len(lines) == 1 and lines[0].startswith(f"  - {setting.key}={value!r}: "), lines
     assert "allowed: " in lines[0]
+
+
+@pytest.mark.parametrize("override, key", [
+    ("+model.encoder.config_overrides.layer_norm_eps=inf", "model.encoder.config_overrides.layer_norm_eps"),
+    ("+model.encoder.config_overrides.scales=[1.0,nan]", "model.encoder.config_overrides.scales[1]"),
+    ("+reproduce.extra.rate=-inf", "reproduce.extra.rate"),
+])
+def test_an_infinite_or_nan_number_outside_the_settings_is_refused(override, key):
+    """Numbers without a schema entry (free-form keys, a key added with +) are refused when infinite or NaN too."""
+    found = violations(compose_hydra(override))
+    assert len(found) == 1 and found[0].startswith(f"{key}="), found
+    assert "not a finite number" in found[0] and "set it to a finite value" in found[0]
 
 
 def test_every_violation_is_reported_together():
@@ -97,16 +127,45 @@ def test_every_violation_is_reported_together():
     (["logger=wandb", "logger.wandb.log_model=true"], "uploads models only online"),
     (["trainer.max_steps=0"], "trains nothing"),
     (["trainer.max_steps=-1"], "leaves the run unbounded"),
+    (["seed=null"], r"data.seed=null \(it follows seed=null\)"),
+    (["data.batch_size=1", "data.sampler.num_anchors=1"], "its one anchor .* has no negative: the contrastive loss "
+                                                          "is exactly 0"),
+    (["data.batch_size=1"], "all 2 negatives of each anchor .* come from its own document"),
+    # neither adds documents to the NT-Xent: accumulation computes it per micro-batch, GradCache per batch
+    (["data.batch_size=1", "trainer.accumulate_grad_batches=8"], "puts one document in each step"),
+    (["data.batch_size=1", "model.grad_cache.chunk_size=1", "model.chunk_size=auto"], "puts one document"),
 ])
 def test_rules_between_settings(overrides, message):
     with pytest.raises(DeclutrConfigError, match=message):
         validate(compose_hydra(*overrides))
 
 
+@pytest.mark.parametrize("overrides, negatives", [
+    (["data.batch_size=2"], 4),  # 2 x (2 - 1) x 2: the anchors and mean positives of the other document
+    (["data.batch_size=1", "trainer=ddp_cpu"], 4),  # documents are counted over every process
+    (["data.batch_size=4", "data.sampler.num_anchors=1"], 6),
+    (["data.batch_size=4"], None),  # the default: 12
+    (["data.batch_size=1", "model.contrastive_weight=0"], None),  # no contrastive loss
+    (["data.batch_size=1", "data/sampler=windows", "model.contrastive_weight=0"], None),  # no anchors
+])
+def test_a_batch_with_few_negatives_from_other_documents_is_a_warning(caplog, overrides, negatives):
+    with caplog.at_level(logging.WARNING, logger="declutr.config.schema"):
+        validate(compose_hydra(*overrides))
+    if negatives is None:
+        assert not caplog.records
+    else:
+        assert len(caplog.records) == 1
+        assert f"each anchor has {negatives} negatives from other documents" in caplog.records[0].getMessage()
+
+
+# Numeric leaves that need no schema entry, each with the reason.
+FREE = {"model.encoder.config_overrides": "the Hugging Face config's own keys, which differ by architecture; "
+                                          "transformers checks them when the config is built, before the weights load"}
+
+
 def test_every_shipped_option_passes_and_every_numeric_setting_has_a_schema_entry():
-    """Every option of every group is valid as shipped, and a numeric setting added to conf/ without a schema
-    entry fails here (the free-form keys are listed)."""
-    free = {"eval.tasks", "evaluate.tasks", "callbacks.stsb_dev.tasks", "logger", "model.encoder.config_overrides"}
+    """Every option of every group is valid as shipped, and a numeric setting (or list item) added to conf/ without a
+    schema entry fails here. Interpolations are left out: their source is checked; so is Hydra's own node."""
     covered = {setting.key for setting in SCHEMA}
     missing = set()
     for overrides in [(), *OPTIONS]:
@@ -114,19 +173,12 @@ def test_every_shipped_option_passes_and_every_numeric_setting_has_a_schema_entr
         with open_dict(cfg):
             del cfg["hydra"]
         assert violations(cfg) == [], overrides
-        for key, value in _leaves(cfg):
+        for key, value in entries(cfg):
             numeric = isinstance(value, int | float) and not isinstance(value, bool)
-            if numeric and key not in covered and not any(key.startswith(f"{f}.") or key == f for f in free):
+            free = any(key.startswith(f"{f}.") or key == f for f in FREE)
+            if numeric and re.sub(r"\[\d+\]$", "", key) not in covered and not free:
                 missing.add(key)
     assert not missing, f"settings without a schema entry: {sorted(missing)}"
-
-
-def _leaves(node, prefix=""):
-    for key, value in node.items_ex(resolve=False):
-        if isinstance(value, DictConfig):
-            yield from _leaves(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", value
 
 
 @pytest.mark.slow
