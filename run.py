@@ -3,6 +3,7 @@
 import importlib
 import pkgutil
 import shutil
+import sys
 from pathlib import Path
 
 import hydra
@@ -11,8 +12,10 @@ from omegaconf import DictConfig, OmegaConf
 
 import declutr.config.resolvers  # noqa: F401  (registers ${minilm_path:} and friends)
 import declutr.tasks
-from declutr.config.schema import validate
-from declutr.errors import DeclutrConfigError, DeclutrRunError
+from declutr.config.keys import explain_failed_composition
+from declutr.config.schema import refusal, validate
+from declutr.errors import DeclutrConfigError, DeclutrInterrupted, DeclutrRunError
+from declutr.files.run_folder import LOCK_FILE, run_folder_lock, write_hydra_files
 
 TASKS = sorted(m.name for m in pkgutil.iter_modules(declutr.tasks.__path__))  # one module per task
 
@@ -21,26 +24,48 @@ TASKS = sorted(m.name for m in pkgutil.iter_modules(declutr.tasks.__path__))  # 
 def main(cfg: DictConfig):
     if cfg.get("print_config"):
         print(OmegaConf.to_yaml(cfg, resolve=True))
+    folder = Path(HydraConfig.get().runtime.output_dir)
     try:
-        if cfg.task not in TASKS:
-            raise DeclutrConfigError(f"task={cfg.task!r} is not a task: use one of {', '.join(TASKS)}.")
-        if cfg.task != "train":  # task=train validates first thing itself, so a sweep records a bad job and goes on
-            validate(cfg)
-        result = importlib.import_module(f"declutr.tasks.{cfg.task}").run(cfg)
+        with run_folder_lock(folder):  # before anything is written into it: a held folder is refused
+            try:
+                write_hydra_files(folder, cfg, keep_existing=True)  # a resume's folder keeps its config until checked
+                result = _run_task(cfg)
+            except DeclutrConfigError:
+                _remove_empty_run_folder(folder)
+                raise
     except DeclutrConfigError as err:
-        _remove_empty_run_folder()
         raise SystemExit(f"Configuration error: {err}") from None
     except DeclutrRunError as err:
         raise SystemExit(f"Run stopped: {err}") from None
+    except DeclutrInterrupted as stop:
+        print(f"Run {stop}. Recorded in {folder / 'results.json'} (status interrupted).", file=sys.stderr)
+        raise SystemExit(stop.exit_code) from None
     return result.get("objective") if isinstance(result, dict) else None
 
 
-def _remove_empty_run_folder() -> None:
-    """A config that cannot run leaves nothing behind: drop the folder Hydra made if it holds only Hydra's files."""
-    folder = Path(HydraConfig.get().runtime.output_dir)
-    if folder.is_dir() and all(p.name in (".hydra", "run.log") or p.suffix == ".log" for p in folder.iterdir()):
+def _run_task(cfg: DictConfig):
+    if cfg.task not in TASKS:
+        raise DeclutrConfigError(f"task={cfg.task!r} is not a task: use one of {', '.join(TASKS)}.")
+    if cfg.task != "train":  # task=train validates first thing itself, so a sweep records a bad job and goes on
+        validate(cfg)
+    return importlib.import_module(f"declutr.tasks.{cfg.task}").run(cfg)
+
+
+def _remove_empty_run_folder(folder: Path) -> None:
+    """A config that cannot run leaves nothing behind: drop this run's folder if it holds only its own Hydra files
+    and lock (never a folder with anything else: a refused resume leaves the run it belongs to as it was)."""
+    if folder.is_dir() and all(p.name in (".hydra", LOCK_FILE) or p.suffix == ".log" for p in folder.iterdir()):
         shutil.rmtree(folder)
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except SystemExit as stop:
+        # Hydra exits with 1 after printing why it could not compose the config (run.py's own errors exit with their
+        # message): a key the config does not have gets its nearest valid keys, as the last word.
+        unknown = explain_failed_composition(sys.argv[1:], Path(__file__).parent / "conf", "config") \
+            if stop.code == 1 else []
+        if unknown:
+            raise SystemExit(f"Configuration error: {refusal(unknown)}") from None
+        raise

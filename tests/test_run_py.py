@@ -26,3 +26,15 @@ def test_an_unknown_task_is_a_configuration_error_leaving_no_run_folder(tmp_path
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "Configuration error: task='trian' is not a task: use one of embed, eval, export" in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("override", ["data.sampler.num_anchor=4", "+data.sampler.num_anchor=4"])
+def test_a_mistyped_key_ends_in_the_nearest_valid_key_before_anything_loads(tmp_path, override):
+    """Plain, Hydra cannot apply it; with "+", as Hydra then advises, it composes but SpanSampler does not take it:
+    either way the last word names the key to use, no traceback, no run folder, nothing loaded (no seed set)."""
+    result = run_py(override, f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.rstrip().splitlines()[-1].startswith(
+        "  - data.sampler.num_anchor is not a setting: did you mean data.sampler.num_anchors? ")
+    assert "Seed set" not in result.stdout + result.stderr, "refused before the run began"
+    assert not (tmp_path / "run").exists()

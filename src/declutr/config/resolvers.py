@@ -1,5 +1,6 @@
 """OmegaConf resolvers used by ``conf/``: registered once, on import."""
 
+import secrets
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -41,10 +42,17 @@ def _fast_cpu_precision() -> str:
     return "bf16-mixed" if native_bf16(torch.device("cpu")) else "32-true"
 
 
+def _unique() -> str:
+    """Six random hex digits: with ``use_cache`` one value per run (Hydra copies the cache into each sweep job's
+    config), so folder names stay unique for runs started in the same second, on one machine or several."""
+    return secrets.token_hex(3)
+
+
 def register() -> None:
     OmegaConf.register_new_resolver("minilm_path", _minilm_path, use_cache=True, replace=True)
     OmegaConf.register_new_resolver("ceil_div", _ceil_div, replace=True)
     OmegaConf.register_new_resolver("fast_cpu_precision", _fast_cpu_precision, replace=True)
+    OmegaConf.register_new_resolver("unique", _unique, use_cache=True, replace=True)
 
 
 register()
