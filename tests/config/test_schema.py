@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from declutr.config.keys import entries
-from declutr.config.schema import SCHEMA, Setting, validate, violations
+from declutr.config.schema import SCHEMA, Setting, log_cautions, validate, violations
 from declutr.errors import DeclutrConfigError
 from tests.helpers.configs import compose_hydra
 from tests.helpers.paths import ROOT
@@ -149,8 +149,10 @@ def test_rules_between_settings(overrides, message):
     (["data.batch_size=1", "data/sampler=windows", "model.contrastive_weight=0"], None),  # no anchors
 ])
 def test_a_batch_with_few_negatives_from_other_documents_is_a_warning(caplog, overrides, negatives):
+    cfg = compose_hydra(*overrides)
+    validate(cfg)
     with caplog.at_level(logging.WARNING, logger="declutr.config.schema"):
-        validate(compose_hydra(*overrides))
+        log_cautions(cfg)
     if negatives is None:
         assert not caplog.records
     else:

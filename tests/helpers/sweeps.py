@@ -27,5 +27,5 @@ def add_job(sweep: Path, name: str, overrides: list[str], status: str | None = O
         try:
             raise RuntimeError("out of memory")
         except RuntimeError as err:
-            write_failure(folder, err, seconds=3.0, **context)
+            write_failure(folder, err, status=status, seconds=3.0, **context)
     return folder

@@ -84,3 +84,16 @@ def run_identity(path: Path) -> dict[str, str]:
 def record_kinds(path: Path, kind: str) -> list:
     """Every record of one kind (``metric``, ``artifact``, ...), as its protobuf message."""
     return [getattr(record, kind) for record in records(path) if record.WhichOneof("record_type") == kind]
+
+
+def summary_and_exit_code(path: Path) -> tuple[dict, int | None]:
+    """The run's summary (key -> JSON-decoded value, later updates win) and the exit code it finished with."""
+    summary, code = {}, None
+    for record in records(path):
+        kind = record.WhichOneof("record_type")
+        if kind == "summary":
+            summary |= {item.key or "/".join(item.nested_key): json.loads(item.value_json)
+                        for item in record.summary.update}
+        elif kind == "exit":
+            code = record.exit.exit_code
+    return summary, code

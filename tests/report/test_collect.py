@@ -2,8 +2,8 @@
 
 from declutr.eval.suite import SuiteResult, write_results
 from declutr.eval.task import Score
-from declutr.report.collect import INCOMPLETE, find_runs, parse_overrides, read_eval_scores, varied_keys
-from declutr.report.results import FAILED, OK
+from declutr.report.collect import INCOMPLETE, find_runs, parse_overrides, read_eval_scores, status_counts, varied_keys
+from declutr.report.results import FAILED, INTERRUPTED, OK, STOPPED_NONFINITE
 from tests.helpers.sweeps import add_job
 
 
@@ -19,6 +19,14 @@ def test_jobs_in_numeric_order_with_status_and_only_training_jobs(tmp_path):
     assert [r.status for r in runs] == [OK, FAILED, OK, INCOMPLETE, OK]
     assert runs[4].overrides == {"data.sampler.num_anchors": "10"}
     assert runs[1].result.error == "RuntimeError: out of memory"
+
+
+def test_status_counts_name_every_ending_present(tmp_path):
+    for job, status in enumerate([OK, OK, INTERRUPTED, STOPPED_NONFINITE, None]):
+        add_job(tmp_path, str(job), [f"seed={job}"], status=status)
+    assert status_counts(find_runs(tmp_path)) == ("2 finished, 1 interrupted, 1 stopped on non-finite values, 0 failed, "
+                                                  "1 never ended (killed, or still running)")
+    assert status_counts(find_runs(tmp_path)[:2]) == "2 finished, 0 failed"
 
 
 def test_overrides_as_typed():

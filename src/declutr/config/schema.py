@@ -352,9 +352,14 @@ def refusal(found: list[str]) -> str:
 
 
 def validate(cfg: DictConfig) -> None:
-    """Raise one :class:`DeclutrConfigError` listing every violation of ``cfg``, if any; else log each caution."""
+    """Raise one :class:`DeclutrConfigError` listing every violation of ``cfg``, if any."""
     found = violations(cfg)
     if found:
         raise DeclutrConfigError(refusal(found))
+
+
+def log_cautions(cfg: DictConfig) -> None:
+    """Log each caution of a training config: once every check has passed (a refused run writes nothing, its log
+    included), and never for the other tasks, which do not train."""
     for line in cautions(cfg):
         log.warning(line)

@@ -7,6 +7,7 @@ memory is pinned only when CUDA is there to copy to; each worker is seeded from 
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Sequence
 
 import lightning as L
@@ -95,7 +96,7 @@ class DeCLUTRDataModule(L.LightningDataModule):
             pin_memory=self.pin_memory and torch.cuda.is_available(),
             persistent_workers=self.num_workers > 0,  # the stream's epoch is shared with them (set_epoch)
             prefetch_factor=self.prefetch_factor if self.num_workers else None,
-            worker_init_fn=seed_worker,
+            worker_init_fn=_init_worker,
         )
 
     def on_after_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
@@ -120,3 +121,12 @@ class DeCLUTRDataModule(L.LightningDataModule):
             )
         self.accounting.load_state_dict(state_dict)
         self.accounting.num_shards = self.num_readers()
+
+
+def _init_worker(worker_id: int) -> None:
+    """A DataLoader worker ignores Ctrl+C and SIGTERM, which a terminal or a scheduler sends to the whole process
+    group: the main process finishes its step, saves and stops the workers itself (a worker gone at the first signal
+    would fail that step; a worker whose main process is gone exits by itself)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    seed_worker(worker_id)

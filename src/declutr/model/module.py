@@ -16,11 +16,14 @@ from torch.optim.lr_scheduler import LambdaLR
 
 from declutr.callbacks.logging_steps import is_logging_step
 from declutr.errors import DeclutrConfigError, DeclutrNumericalError
+from declutr.files.checkpoints import load_checkpoint
 from declutr.model.chunked import encode_in_chunks, plan_chunks
 from declutr.model.distributed import all_gather_with_grad, all_reduce_sum, on_every_rank, world_size
+from declutr.model.finite import check_finite_weights
 from declutr.model.huggingface import load_masked_lm, mlm_head
 from declutr.model.losses import masked_lm_loss, nt_xent_loss
 from declutr.model.pooling import mean_pool
+from declutr.model.resume import TOKENIZER_KEY, tokenizer_record
 from declutr.model.schedules import schedule
 
 if TYPE_CHECKING:  # the batch's declaration only: model/ does not depend on data/ at run time
@@ -274,13 +277,26 @@ class DeCLUTRModule(L.LightningModule):
         self.nonfinite_in_a_row += 1
         self.log("train/nonfinite_steps", float(self.nonfinite_steps))
         if self.nonfinite_in_a_row >= self.hparams.max_nonfinite_steps:
-            path = Path(self.trainer.default_root_dir) / "checkpoints" / "nonfinite-stop.ckpt"
-            self.trainer.save_checkpoint(path)  # the weights are those of the last good step
-            raise DeclutrNumericalError(
-                f"{self.nonfinite_in_a_row} steps in a row had a non-finite {what} (step {self.global_step}). The last "
-                f"good state is saved in {path}. Lower model.optimizer.lr, use trainer.precision=bf16-mixed instead "
-                "of 16-mixed, or raise model.max_nonfinite_steps."
-            )
+            # Every step of the stretch started from the same weights (each was skipped), and none gave anything
+            # finite: those weights are not a good state, nor is a checkpoint saved from them.
+            first = self.global_step + 1 - self.nonfinite_in_a_row  # the step whose weights began the stretch
+            good = self._checkpoint_before(first)
+            error = DeclutrNumericalError(
+                f"{self.nonfinite_in_a_row} steps in a row had a non-finite {what} (steps {first + 1}-"
+                f"{self.global_step + 1}), all from the weights of step {first}: they are not kept. "
+                + (f"The last good checkpoint is {good}. " if good else "No checkpoint was saved before them. ")
+                + "Lower model.optimizer.lr, use trainer.precision=bf16-mixed instead of 16-mixed, or raise "
+                "model.max_nonfinite_steps.")
+            error.step, error.checkpoint = self.global_step, good
+            raise error
+
+    def _checkpoint_before(self, step: int) -> str | None:
+        """The newest checkpoint in the run's checkpoint folder saved from the weights of a step before ``step``."""
+        folder = getattr(self.trainer.checkpoint_callback, "dirpath", None)
+        paths = sorted(Path(folder).glob("*.ckpt")) if folder and Path(folder).is_dir() else []
+        saved = [(load_checkpoint(path)["global_step"], str(path)) for path in paths]
+        older = [item for item in saved if item[0] < step]
+        return max(older)[1] if older else None
 
     def configure_optimizers(self):
         decay, no_decay = [], []
@@ -297,5 +313,9 @@ class DeCLUTRModule(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": LambdaLR(optimizer, factor), "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        # Enough to rebuild the encoder from the checkpoint alone, without the original model folder.
+        """Refuses to save non-finite weights (a checkpoint is a state to resume from or export), and records what
+        rebuilds the encoder without its original folder and what a resume must agree on."""
+        check_finite_weights(self, f"Checkpoint at step {self.global_step} not written", step=self.global_step)
         checkpoint["hf_config"] = self.encoder.config.to_dict()
+        if self.tokenizer is not None:
+            checkpoint[TOKENIZER_KEY] = tokenizer_record(self.tokenizer)

@@ -18,6 +18,9 @@ from omegaconf import OmegaConf
 from declutr.report.results import RunResult, read_result
 
 INCOMPLETE = "incomplete"  # no results.json: killed, or still running
+# How a summary names each ending (declutr.report.results.STATUSES, then INCOMPLETE), in this order.
+STATUS_WORDS = {"ok": "finished", "interrupted": "interrupted", "stopped_nonfinite": "stopped on non-finite values",
+                "failed": "failed", INCOMPLETE: "never ended (killed, or still running)"}
 AVERAGE_KEYS = {"sts": "sts_avg", "transfer": "transfer_avg"}
 
 
@@ -56,6 +59,13 @@ def find_runs(sweep_dir: str | Path) -> list[Run]:
     runs = [_read_run(folder, sweep_dir) for folder in folders if _task(folder) == "train"]
     return sorted(runs, key=lambda run: [(0, int(part), "") if part.isdigit() else (1, 0, part)
                                          for part in Path(run.name).parts])
+
+
+def status_counts(runs: Iterable[Run]) -> str:
+    """How the runs ended, e.g. ``"2 finished, 1 interrupted, 0 failed"`` (finished and failed always shown)."""
+    statuses = [run.status for run in runs]
+    return ", ".join(f"{statuses.count(status)} {word}" for status, word in STATUS_WORDS.items()
+                     if status in ("ok", "failed") or status in statuses)
 
 
 def varied_keys(runs: Iterable[Run], average_over: Iterable[str] = ()) -> list[str]:

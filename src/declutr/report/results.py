@@ -1,8 +1,10 @@
 """A training run's outcome as ``<run>/results.json``: the file a sweep's summary and report read.
 
-Written atomically by ``task=train`` when the run ends, whether it succeeded (``status: ok`` with the STS-B scores
-before and after training) or failed (``status: failed`` with the error, its traceback in ``error.txt``). A run
-folder without the file never finished: it was killed, or is still running.
+Written atomically by ``task=train`` on every way a run ends, with one status of :data:`STATUSES`: ``ok`` (it trained
+to the end, its weights are finite and exported, with the STS-B scores before and after training), ``interrupted``
+(SIGINT or SIGTERM: not exported; ``checkpoint`` resumes it), ``stopped_nonfinite`` (non-finite losses, gradients or
+weights: not exported) or ``failed`` (an error, its traceback in ``error.txt``). Only ``ok`` is finished. A run folder
+without the file never ended: it was killed (``kill -9``, out of memory), or is still running.
 """
 
 from __future__ import annotations
@@ -16,24 +18,26 @@ from declutr.files.atomic import write_text_atomically
 
 RESULTS_FILE = "results.json"
 ERROR_FILE = "error.txt"
-OK, FAILED = "ok", "failed"
+OK, INTERRUPTED, STOPPED_NONFINITE, FAILED = "ok", "interrupted", "stopped_nonfinite", "failed"
+STATUSES = (OK, INTERRUPTED, STOPPED_NONFINITE, FAILED)
 
 
 @dataclass(frozen=True)
 class RunResult:
     """``before``/``after`` map an evaluation (``stsb_dev``, ``stsb_test``) to Spearman x 100."""
 
-    status: str  # OK | FAILED
+    status: str  # one of STATUSES
     settings: dict = field(default_factory=dict)  # the run's key settings, resolved (see report.run_record)
     before: dict[str, float] = field(default_factory=dict)  # the model before training: the baseline
     after: dict[str, float] = field(default_factory=dict)
-    steps: int | None = None
+    steps: int | None = None  # the step reached
     nonfinite_steps: int | None = None  # steps skipped for a non-finite loss or gradient
-    seconds: float | None = None  # wall time of the whole run
+    seconds: float | None = None  # wall time of the run (of a resumed run: this attempt, plus the earlier ones' training)
     tokens_per_s: float | None = None
     experiment: str | None = None  # e.g. "ablation/anchors"
     axis: str | None = None  # e.g. "anchors"
     git_commit: str | None = None
+    checkpoint: str | None = None  # interrupted or stopped_nonfinite: the checkpoint to resume from, if any
     error: str | None = None  # "<ExceptionType>: <message>"
     traceback_file: str | None = None  # ERROR_FILE, relative to the run folder
 
@@ -49,13 +53,14 @@ def write_result(run_dir: str | Path, result: RunResult) -> Path:
     return path
 
 
-def write_failure(run_dir: str | Path, error: BaseException, **fields) -> Path:
-    """A failed run: its traceback to ``error.txt``, then ``results.json`` naming the error and that file."""
+def write_failure(run_dir: str | Path, error: BaseException, status: str = FAILED, **fields) -> Path:
+    """A run that did not finish (``status``): its traceback to ``error.txt``, then ``results.json`` naming the
+    error and that file."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
     write_text_atomically(run_dir / ERROR_FILE, trace)
-    return write_result(run_dir, RunResult(status=FAILED, error=f"{type(error).__name__}: {error}",
+    return write_result(run_dir, RunResult(status=status, error=f"{type(error).__name__}: {error}",
                                            traceback_file=ERROR_FILE, **fields))
 
 

@@ -4,7 +4,8 @@ succeeded or failed.
 
 In a multirun a failed job is recorded and returns instead of raising, so the sweep's other jobs still run; the
 sweep's end lists the failures and exits non-zero (:class:`declutr.report.sweep_summary.SweepSummary`). A single
-run raises as before (a configuration error leaves no run folder: ``run.py`` removes it).
+run raises as before (a configuration error leaves no run folder: ``run.py`` removes it). An interrupted job
+(Ctrl+C, SIGTERM) is recorded and stops the whole sweep.
 
 With ``skip_finished=true`` a run whose folder already holds a finished run with the same key settings is not
 trained again: rerunning a stopped sweep with the same command trains only the jobs that did not finish.
@@ -22,9 +23,19 @@ from hydra.types import RunMode
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from declutr.errors import DeclutrConfigError
+from declutr.callbacks.interrupt import Interrupts
+from declutr.errors import DeclutrConfigError, DeclutrInterrupted, DeclutrNumericalError
 from declutr.report.git_commit import git_commit
-from declutr.report.results import FAILED, OK, RunResult, read_result, write_failure, write_result
+from declutr.report.results import (
+    FAILED,
+    INTERRUPTED,
+    OK,
+    STOPPED_NONFINITE,
+    RunResult,
+    read_result,
+    write_failure,
+    write_result,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +53,13 @@ ABLATION_PREFIX = "ablation/"  # experiment=ablation/<axis> names the axis
 
 
 def record_run(cfg: DictConfig, train: Callable[[DictConfig, dict], dict]) -> dict:
-    """``train(cfg, context)`` (``context``: :func:`run_context`), its outcome written to ``results.json`` by global
-    rank zero (an outcome dict with ``before``, ``after``, ``steps``, ``nonfinite_steps`` and ``tokens_per_s``; an
-    empty dict on the other ranks), its W&B run finished either way."""
+    """``train(cfg, context)`` (``context``: :func:`run_context`, plus ``interrupts``, the run's
+    :class:`~declutr.callbacks.interrupt.Interrupts`), its outcome written to ``results.json`` by global rank zero
+    whichever way it ends (:data:`declutr.report.results.STATUSES`), its W&B run finished either way. ``train``
+    returns an outcome dict with ``before``, ``after``, ``steps``, ``nonfinite_steps``, ``tokens_per_s`` and
+    ``earlier_seconds`` (the training time of the attempts before a resume, which ``seconds`` adds to this one's wall
+    time); an empty dict on the other ranks. An interrupted run is recorded, then raises :class:`~declutr.errors.DeclutrInterrupted`
+    even in a sweep: Ctrl+C stops the sweep, not just its current job."""
     start = time.perf_counter()
     context = run_context(cfg)
     if cfg.get("skip_finished"):
@@ -53,26 +68,54 @@ def record_run(cfg: DictConfig, train: Callable[[DictConfig, dict], dict]) -> di
             log.info("%s already holds this finished run (results.json): skipped, as skip_finished=true asks.",
                      cfg.paths.output_dir)
             return {"objective": finished.after.get("stsb_dev"), "before": finished.before, "after": finished.after}
-    try:
-        outcome = train(cfg, context)
-    except Exception as err:
-        finish_wandb(exit_code=1)
-        multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-        # A single run's configuration error leaves no folder behind (run.py removes it): nothing is written then.
-        if rank_zero_only.rank == 0 and (multirun or not isinstance(err, DeclutrConfigError)):
-            path = write_failure(cfg.paths.output_dir, err, seconds=time.perf_counter() - start, **context)
-            if multirun:
-                log.error("Job failed (recorded in %s; the sweep goes on): %s: %s", path, type(err).__name__, err)
-        if not multirun:
+    with Interrupts() as interrupts:
+        try:
+            outcome = train(cfg, {**context, "interrupts": interrupts})
+        except DeclutrInterrupted as stop:
+            with interrupts.ignored():  # a third Ctrl+C cannot cut the record short
+                _record_interrupt(cfg, stop, time.perf_counter() - start, context)
             raise
-        return {"objective": None, "status": FAILED, "error": f"{type(err).__name__}: {err}"}
-    finish_wandb(exit_code=0)
+        except Exception as err:
+            return _record_failure(cfg, err, time.perf_counter() - start, context)
+    finish_wandb(exit_code=0, status=OK)
     if outcome:  # global rank zero
         write_result(cfg.paths.output_dir, RunResult(
             status=OK, before=outcome["before"], after=outcome["after"], steps=outcome["steps"],
-            nonfinite_steps=outcome["nonfinite_steps"], seconds=time.perf_counter() - start,
+            nonfinite_steps=outcome["nonfinite_steps"], seconds=time.perf_counter() - start + outcome["earlier_seconds"],
             tokens_per_s=outcome["tokens_per_s"], **context))
     return outcome
+
+
+def _record_interrupt(cfg: DictConfig, stop: DeclutrInterrupted, seconds: float, context: dict) -> None:
+    finish_wandb(exit_code=stop.exit_code, status=INTERRUPTED)
+    if rank_zero_only.rank == 0:
+        write_result(cfg.paths.output_dir, RunResult(status=INTERRUPTED, steps=stop.step, checkpoint=stop.checkpoint,
+                                                     seconds=seconds, error=f"{stop}", **context))
+        if _multirun():
+            log.error("Sweep stopped: job %s was %s (recorded in %s). The jobs after it did not run; to finish the "
+                      "sweep, run the same command again with skip_finished=true.", HydraConfig.get().job.num, stop,
+                      cfg.paths.output_dir)
+
+
+def _record_failure(cfg: DictConfig, err: Exception, seconds: float, context: dict) -> dict:
+    """A run that failed (``failed``) or stopped on non-finite values (``stopped_nonfinite``): recorded, then raised
+    again in a single run; in a multirun the sweep goes on (its summary lists the failures)."""
+    status = STOPPED_NONFINITE if isinstance(err, DeclutrNumericalError) else FAILED
+    finish_wandb(exit_code=1, status=status)
+    multirun = _multirun()
+    # A single run's configuration error leaves no folder behind (run.py removes it): nothing is written then.
+    if rank_zero_only.rank == 0 and (multirun or not isinstance(err, DeclutrConfigError)):
+        path = write_failure(cfg.paths.output_dir, err, status=status, seconds=seconds,
+                             steps=getattr(err, "step", None), checkpoint=getattr(err, "checkpoint", None), **context)
+        if multirun:
+            log.error("Job failed (recorded in %s; the sweep goes on): %s: %s", path, type(err).__name__, err)
+    if not multirun:
+        raise err
+    return {"objective": None, "status": status, "error": f"{type(err).__name__}: {err}"}
+
+
+def _multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def finished_run(run_dir: str, settings: dict) -> RunResult | None:
@@ -115,9 +158,11 @@ def wandb_tags(context: dict) -> list[str]:
                                                        ("commit", "git_commit")) if context[key]]
 
 
-def finish_wandb(exit_code: int) -> None:
+def finish_wandb(exit_code: int, status: str) -> None:
     """Close this job's W&B run, so the next job of a multirun starts its own (Lightning's WandbLogger would
-    otherwise log into the open one) and a failed job shows as failed in the dashboard."""
+    otherwise log into the open one), with the run's ``status`` in its summary: a job that did not finish shows as
+    failed in the dashboard (non-zero ``exit_code``) and says why."""
     wandb = sys.modules.get("wandb")
     if wandb is not None and wandb.run is not None:
+        wandb.run.summary["status"] = status
         wandb.finish(exit_code=exit_code)

@@ -13,7 +13,7 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from declutr.report.collect import find_runs
+from declutr.report.collect import find_runs, status_counts
 from declutr.report.results import OK
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ class SweepSummary(Callback):
             return
         failed = [run for run in runs if run.status != OK]
         jobs = f"{len(runs)} training job" + ("s" if len(runs) != 1 else "")
-        lines = [f"Sweep {sweep_dir}: {jobs}, {len(runs) - len(failed)} finished, {len(failed)} failed."]
+        lines = [f"Sweep {sweep_dir}: {jobs}, {status_counts(runs)}."]
         for run in failed:
             result = run.result
             reason = result.error if result and result.error else "no results.json (killed?)"

@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 from declutr.errors import DeclutrConfigError
 from declutr.files.atomic import write_text_atomically
 from declutr.report.aggregate import baseline_groups, group_runs
-from declutr.report.collect import Run, find_runs, varied_keys
+from declutr.report.collect import Run, find_runs, status_counts, varied_keys
 from declutr.report.plot import plot_setting
 from declutr.report.results import OK
 from declutr.report.table import failures_table, present_metrics, results_table, runs_csv, runs_table, setting_labels
@@ -74,8 +74,8 @@ def _document(sweep_dir: Path, runs: list[Run], keys: list[str], metrics: list[s
     finished = [run for run in runs if run.status == OK]
     commits = sorted({run.result.git_commit for run in runs if run.result and run.result.git_commit})
     lines = [f"# {title}", "",
-             f"Sweep `{sweep_dir}`: {len(runs)} runs, {len(finished)} finished, {len(runs) - len(finished)} failed or "
-             f"unfinished" + (f"; code at {', '.join(commits)}" if commits else "") + ".",
+             f"Sweep `{sweep_dir}`: {len(runs)} runs, {status_counts(runs)}"
+             + (f"; code at {', '.join(commits)}" if commits else "") + ".",
              "Scores × 100 (Spearman for STS, accuracy for transfer): mean ± std over the runs that differ only in "
              f"{', '.join(average_over) or 'nothing'} (n = finished runs). Baseline rows: the models before training.",
              ""]

@@ -18,9 +18,10 @@ from declutr.callbacks.data_accounting import DataAccounting
 from declutr.callbacks.document_log import DocumentLog
 from declutr.callbacks.embedding_eval import evaluate_module
 from declutr.callbacks.interrupt import CheckpointOnInterrupt
+from declutr.callbacks.random_state import RandomState
 from declutr.callbacks.throughput import TokenThroughput
 from declutr.config.instantiate import build
-from declutr.config.schema import validate
+from declutr.config.schema import log_cautions, validate
 from declutr.data.checks import check_corpus_has_usable_document, check_objective_fits_sampler
 from declutr.data.datamodule import DeCLUTRDataModule
 from declutr.errors import DeclutrConfigError
@@ -28,7 +29,10 @@ from declutr.eval.suite import EvalSuite
 from declutr.eval.task import EvalTask
 from declutr.export import training_record, write_export
 from declutr.files.checkpoints import load_checkpoint
+from declutr.files.run_folder import write_hydra_files
+from declutr.model.finite import check_finite_weights
 from declutr.model.huggingface import check_encoder_source, check_spans_fit_model
+from declutr.model.resume import check_resume
 from declutr.report.run_record import record_run, wandb_tags
 from declutr.report.wandb_run import log_model_folder, start_wandb_run, wandb_defaults
 from declutr.tokenizer import load_tokenizer
@@ -43,19 +47,22 @@ def run(cfg: DictConfig) -> dict:
 def _train(cfg: DictConfig, context: dict) -> dict:
     # Everything that can be known wrong is checked before the model is loaded: every setting first.
     validate(cfg)
-    if cfg.get("seed") is not None:
-        L.seed_everything(cfg.seed, workers=True)
     check_encoder_source(cfg.model.encoder)
     tokenizer = load_tokenizer(cfg.model.encoder.name_or_path)
+    if cfg.get("ckpt_path"):  # a missing, damaged or mismatched checkpoint fails now, naming the file and the fix
+        check_resume(load_checkpoint(cfg.ckpt_path), cfg, tokenizer, cfg.ckpt_path)
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg, tokenizer)
     check_objective_fits_sampler(datamodule.sampler, cfg.model)
     check_spans_fit_model(datamodule.sampler, tokenizer, cfg.model.encoder)
     check_corpus_has_usable_document(datamodule)
-    if cfg.get("ckpt_path"):
-        load_checkpoint(cfg.ckpt_path)  # a missing or corrupt checkpoint fails now, naming the file
     evaluators = _final_evaluators(cfg)
+    log_cautions(cfg)  # every check passed: from here on the run writes into its folder
+    write_hydra_files(cfg.paths.output_dir, cfg)  # this run's config replaces a resumed one's
 
-    callbacks = [build(c) for c in _callback_nodes(cfg)] + [DataAccounting(), CheckpointOnInterrupt()]
+    interrupt = CheckpointOnInterrupt(context["interrupts"])
+    callbacks = [build(c) for c in _callback_nodes(cfg)] + [DataAccounting(), interrupt, RandomState()]
     if cfg.get("log_documents"):
         callbacks.append(DocumentLog(Path(cfg.paths.output_dir) / "documents.tsv"))
     loggers = [build(c, **wandb_defaults(cfg, c, context["experiment"])) for c in (cfg.get("logger") or {}).values()]
@@ -72,12 +79,15 @@ def _train(cfg: DictConfig, context: dict) -> dict:
             logger.log_metrics({f"before/{k}": v for k, v in before.items()}, step=0)
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
-    except SIGTERMException:
-        raise SystemExit(143) from None  # the checkpoint was saved by CheckpointOnInterrupt
+    except SIGTERMException:  # Lightning's stop after a step, for our SIGINT or SIGTERM: last.ckpt is saved
+        raise interrupt.stopped() from None
+    if interrupt.stopped():  # a signal in the last step: trained to the end, yet stopped before evaluation and export
+        raise interrupt.stopped()
     if isinstance(trainer.strategy, FSDPStrategy):
         module = _unsharded(module, trainer, cfg, tokenizer)
     if not trainer.is_global_zero:
         return {}
+    check_finite_weights(module, "The trained model is not exported", step=trainer.global_step)
     after = _evaluate(module, evaluators, cfg)
     for logger in loggers:
         logger.log_metrics({f"test/{k}": v for k, v in after.items()}, step=trainer.global_step)
@@ -90,6 +100,7 @@ def _train(cfg: DictConfig, context: dict) -> dict:
     _print_summary(before, after, datamodule, trainer, model_dir, throughput)
     return {"objective": after.get("stsb_dev"), "before": before, "after": after, "model_dir": str(model_dir),
             "tokens_per_s": throughput.mean_tokens_per_s if throughput else None,
+            "earlier_seconds": throughput.resumed_seconds if throughput else 0.0,
             "documents": datamodule.accounting.documents, "skipped": dict(datamodule.accounting.by_reason()),
             "nonfinite_steps": module.nonfinite_steps, "steps": trainer.global_step}
 
