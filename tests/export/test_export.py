@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from declutr.config.resolvers import _minilm_path
-from declutr.errors import DeclutrConfigError
+from declutr.errors import DeclutrConfigError, DeclutrNumericalError
 from declutr.export import TrainingRecord, write_export
 from declutr.export.folder import push_to_hub
 from declutr.export.model_card import render_model_card
@@ -79,6 +79,20 @@ def test_existing_folders_are_replaced_only_when_asked_and_only_if_they_hold_a_m
     write_export(model, tokenizer, target, RECORD, overwrite=True)
     assert not (target / "stale.bin").exists() and (target / "config.json").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "out"]
+
+
+def test_non_finite_weights_are_never_exported_and_the_previous_export_stays(tokenizer, tmp_path):
+    torch.manual_seed(0)
+    model = load_masked_lm(**TINY)
+    target = write_export(model, tokenizer, tmp_path / "out", RECORD)
+    before = (target / "model.safetensors").read_bytes()
+    with torch.no_grad():
+        model.bert.encoder.layer[1].output.dense.weight[0, 0] = float("nan")
+    with pytest.raises(DeclutrNumericalError, match=rf"Export to {target} refused: 1 weight tensor\(s\) hold NaN or "
+                                                    r"infinite values \(bert\.encoder\.layer\.1\.output\.dense"):
+        write_export(model, tokenizer, target, RECORD, overwrite=True)
+    assert (target / "model.safetensors").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
 def test_model_card_of_an_mlm_pretrained_base_describes_its_windows():

@@ -20,6 +20,7 @@ from declutr.export.provenance import RECORD_FILE, TrainingRecord
 from declutr.export.st_layout import st_layout
 from declutr.files.atomic import unique_sibling
 from declutr.model.embedding import window_length
+from declutr.model.finite import check_finite_weights
 
 
 def write_export(model, tokenizer, target: str | Path, record: TrainingRecord, window: int | None = None,
@@ -33,10 +34,12 @@ def write_export(model, tokenizer, target: str | Path, record: TrainingRecord, w
     Everything goes to a temporary sibling folder of this call's own first, which then replaces ``target``: a
     crash never leaves half an export, and two processes exporting to one ``target`` never delete each other's
     work. An existing ``target`` is replaced only with ``overwrite`` and only if it is a model folder (has
-    ``config.json``) or empty.
+    ``config.json``) or empty. Weights holding NaN or infinite values are refused
+    (:class:`~declutr.errors.DeclutrNumericalError`).
     """
     target = Path(target)
     _check_target(target, overwrite)
+    check_finite_weights(model, f"Export to {target} refused")  # a diverged or damaged state is never a model
     record = portable_record(record)  # no local absolute path in the folder
     tmp = unique_sibling(target)  # this call's own: another process exporting to target cannot delete it
     target.parent.mkdir(parents=True, exist_ok=True)
