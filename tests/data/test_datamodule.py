@@ -1,12 +1,13 @@
 """The datamodule's DataLoader: defaults, persistent workers that follow the epoch, seeded workers, token shards."""
 
 import random
+import signal
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, get_worker_info
 
-from declutr.data.datamodule import DeCLUTRDataModule
+from declutr.data.datamodule import DeCLUTRDataModule, init_worker
 from declutr.data.spans import SpanSampler
 from declutr.data.stream import DocumentStream, seed_worker
 from declutr.data.token_shards import TokenShard
@@ -29,7 +30,7 @@ def test_dataloader_defaults(tokenizer, prepared_corpus):
     assert all(isinstance(source, TokenShard) for source in datamodule.sources)  # format=auto found the ids
     loader = datamodule.train_dataloader()
     assert (loader.num_workers, loader.persistent_workers, loader.prefetch_factor) == (1, True, 4)
-    assert loader.pin_memory == torch.cuda.is_available() and loader.worker_init_fn is seed_worker
+    assert loader.pin_memory == torch.cuda.is_available() and loader.worker_init_fn is init_worker
     in_process = _datamodule(tokenizer, prepared_corpus, num_workers=0, format="text").train_dataloader()
     assert (in_process.num_workers, in_process.persistent_workers, in_process.prefetch_factor) == (0, False, None)
     assert _docs(in_process) == _docs(loader), "the same documents with and without workers, from text or ids"
@@ -57,6 +58,19 @@ def _stream_at(datamodule: DeCLUTRDataModule, epoch: int) -> DocumentStream:
 def _worker_seeds(examples: list[dict]) -> tuple:
     info = get_worker_info()
     return info.id, torch.initial_seed(), int(np.random.get_state()[1][0]), random.random()
+
+
+def _signal_handlers(examples: list[dict]) -> tuple:
+    return signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+
+
+def test_workers_leave_ctrl_c_and_sigterm_to_the_main_process(tokenizer, prepared_corpus):
+    """A terminal's Ctrl+C and a scheduler's SIGTERM reach every process of the group: a worker that died of it
+    would fail the step the main process is finishing before it saves and stops."""
+    datamodule = _datamodule(tokenizer, prepared_corpus)
+    stream = DocumentStream(datamodule.sources, tokenizer, SMALL, seed=3)
+    loader = DataLoader(stream, batch_size=4, num_workers=1, worker_init_fn=init_worker, collate_fn=_signal_handlers)
+    assert next(iter(loader)) == (signal.SIG_IGN, signal.SIG_IGN)
 
 
 def test_each_worker_is_seeded_from_seed_epoch_rank_and_worker(tokenizer, prepared_corpus):

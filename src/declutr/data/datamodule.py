@@ -96,7 +96,7 @@ class DeCLUTRDataModule(L.LightningDataModule):
             pin_memory=self.pin_memory and torch.cuda.is_available(),
             persistent_workers=self.num_workers > 0,  # the stream's epoch is shared with them (set_epoch)
             prefetch_factor=self.prefetch_factor if self.num_workers else None,
-            worker_init_fn=_init_worker,
+            worker_init_fn=init_worker,
         )
 
     def on_after_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
@@ -123,8 +123,9 @@ class DeCLUTRDataModule(L.LightningDataModule):
         self.accounting.num_shards = self.num_readers()
 
 
-def _init_worker(worker_id: int) -> None:
-    """A DataLoader worker ignores Ctrl+C and SIGTERM, which a terminal or a scheduler sends to the whole process
+def init_worker(worker_id: int) -> None:
+    """``worker_init_fn`` of the training loader: :func:`~declutr.data.stream.seed_worker`, and the worker ignores
+    Ctrl+C and SIGTERM, which a terminal or a scheduler sends to the whole process
     group: the main process finishes its step, saves and stops the workers itself (a worker gone at the first signal
     would fail that step; a worker whose main process is gone exits by itself)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)

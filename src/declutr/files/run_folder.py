@@ -32,10 +32,22 @@ LOCK_FILE = ".lock"
 HYDRA_DIR = ".hydra"
 
 
+def is_first_process() -> bool:
+    """Whether this process is a run's global rank 0, from the variables launchers set before Python starts
+    (Lightning, torchrun, SLURM); the other ranks of a multi-process run share its folder and its lock."""
+    ranks = (os.environ.get(key) for key in ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK"))
+    rank = next((int(value) for value in ranks if value is not None), 0)
+    return rank == 0 and int(os.environ.get("NODE_RANK", os.environ.get("GROUP_RANK", "0"))) == 0
+
+
 @contextmanager
 def run_folder_lock(folder: str | Path) -> Iterator[Path]:
-    """Hold ``folder`` for this process until the block ends; a folder another live process holds is refused."""
+    """Hold ``folder`` for this run (its global rank 0) until the block ends; a folder another live run holds is
+    refused."""
     folder = Path(folder)
+    if not is_first_process():
+        yield folder
+        return
     folder.mkdir(parents=True, exist_ok=True)
     fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -65,9 +77,10 @@ def _holder(fd: int) -> str:
 
 def write_hydra_files(folder: str | Path, cfg: DictConfig, keep_existing: bool = False) -> None:
     """The files Hydra writes into a run folder's ``.hydra/`` (the run's config, Hydra's, the command line's
-    overrides), each atomically; ``keep_existing``: leave a folder that already has them (a resume) as it is."""
+    overrides), each atomically, by the run's global rank 0; ``keep_existing``: leave a folder that already has them (a
+    resume) as it is."""
     target = Path(folder) / HYDRA_DIR
-    if not HydraConfig.initialized() or (keep_existing and (target / "config.yaml").is_file()):
+    if not is_first_process() or not HydraConfig.initialized() or (keep_existing and (target / "config.yaml").is_file()):
         return
     hydra = HydraConfig.instance().cfg
     target.mkdir(parents=True, exist_ok=True)
