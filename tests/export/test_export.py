@@ -160,7 +160,7 @@ def interleaved(model, tokenizer, target, overwrite: bool):
         model.save_pretrained(folder)
         write_export(model, tokenizer, target, TrainingRecord(base_model="x", steps=2), overwrite=overwrite)
 
-    return SimpleNamespace(config=model.config, save_pretrained=save_pretrained)
+    return SimpleNamespace(config=model.config, save_pretrained=save_pretrained, named_parameters=model.named_parameters)
 
 
 def test_concurrent_exports_of_one_folder_never_delete_each_others_temporary_folder(model, tokenizer, tmp_path):

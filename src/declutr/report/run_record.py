@@ -158,11 +158,12 @@ def wandb_tags(context: dict) -> list[str]:
                                                        ("commit", "git_commit")) if context[key]]
 
 
-def finish_wandb(exit_code: int, status: str) -> None:
+def finish_wandb(exit_code: int, status: str | None = None) -> None:
     """Close this job's W&B run, so the next job of a multirun starts its own (Lightning's WandbLogger would
-    otherwise log into the open one), with the run's ``status`` in its summary: a job that did not finish shows as
-    failed in the dashboard (non-zero ``exit_code``) and says why."""
+    otherwise log into the open one); a training run's ``status`` goes into its summary: a job that did not finish
+    shows as failed in the dashboard (non-zero ``exit_code``) and says why."""
     wandb = sys.modules.get("wandb")
     if wandb is not None and wandb.run is not None:
-        wandb.run.summary["status"] = status
+        if status is not None:
+            wandb.run.summary["status"] = status
         wandb.finish(exit_code=exit_code)
