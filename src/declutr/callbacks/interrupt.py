@@ -71,7 +71,8 @@ class Interrupts:
     def stopped(self, signal_name: str | None = None) -> DeclutrInterrupted:
         """The exception that ends the run, with the step reached and the checkpoint to resume from."""
         saved = self.checkpoint is not None and url_to_fs(self.checkpoint)[0].isfile(self.checkpoint)
-        return DeclutrInterrupted(signal_name or self.received or "SIGTERM", self.step, self.checkpoint if saved else None)
+        name = signal_name or self.received or "SIGTERM"
+        return DeclutrInterrupted(name, self.step, self.checkpoint if saved else None)
 
     def _handle(self, signum, frame) -> None:
         name = signal.Signals(signum).name

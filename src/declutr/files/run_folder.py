@@ -80,7 +80,8 @@ def write_hydra_files(folder: str | Path, cfg: DictConfig, keep_existing: bool =
     overrides), each atomically, by the run's global rank 0; ``keep_existing``: leave a folder that already has them (a
     resume) as it is."""
     target = Path(folder) / HYDRA_DIR
-    if not is_first_process() or not HydraConfig.initialized() or (keep_existing and (target / "config.yaml").is_file()):
+    kept = keep_existing and (target / "config.yaml").is_file()
+    if kept or not is_first_process() or not HydraConfig.initialized():
         return
     hydra = HydraConfig.instance().cfg
     target.mkdir(parents=True, exist_ok=True)

@@ -26,10 +26,10 @@ def check_finite_weights(model: nn.Module, what: str, step: int | None = None, c
     if not bad:
         return
     shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+    when = "" if step is None else f" at step {step}"
     good = f" The last good checkpoint is {checkpoint}." if checkpoint else ""
     error = DeclutrNumericalError(
-        f"{what}: {len(bad)} weight tensor(s) hold NaN or infinite values ({shown}){'' if step is None else f' at step {step}'}."
-        f"{good} Lower model.optimizer.lr (or set trainer.gradient_clip_val), and resume from a checkpoint saved "
+        f"{what}: {len(bad)} weight tensor(s) hold NaN or infinite values ({shown}){when}.{good} Lower model.optimizer.lr (or set trainer.gradient_clip_val), and resume from a checkpoint saved "
         "before the run diverged.")
     error.step, error.checkpoint = step, checkpoint
     raise error

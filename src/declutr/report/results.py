@@ -32,7 +32,7 @@ class RunResult:
     after: dict[str, float] = field(default_factory=dict)
     steps: int | None = None  # the step reached
     nonfinite_steps: int | None = None  # steps skipped for a non-finite loss or gradient
-    seconds: float | None = None  # wall time of the run (of a resumed run: this attempt, plus the earlier ones' training)
+    seconds: float | None = None  # wall time of the run; resumed: this attempt's plus the earlier ones' training
     tokens_per_s: float | None = None
     experiment: str | None = None  # e.g. "ablation/anchors"
     axis: str | None = None  # e.g. "anchors"

@@ -58,8 +58,9 @@ def record_run(cfg: DictConfig, train: Callable[[DictConfig, dict], dict]) -> di
     whichever way it ends (:data:`declutr.report.results.STATUSES`), its W&B run finished either way. ``train``
     returns an outcome dict with ``before``, ``after``, ``steps``, ``nonfinite_steps``, ``tokens_per_s`` and
     ``earlier_seconds`` (the training time of the attempts before a resume, which ``seconds`` adds to this one's wall
-    time); an empty dict on the other ranks. An interrupted run is recorded, then raises :class:`~declutr.errors.DeclutrInterrupted`
-    even in a sweep: Ctrl+C stops the sweep, not just its current job."""
+    time); an empty dict on the other ranks. An interrupted run is recorded, then raises
+    :class:`~declutr.errors.DeclutrInterrupted` even in a sweep: Ctrl+C stops the sweep, not just its current job.
+    Signals are ignored while a record is written."""
     start = time.perf_counter()
     context = run_context(cfg)
     if cfg.get("skip_finished"):
@@ -76,13 +77,15 @@ def record_run(cfg: DictConfig, train: Callable[[DictConfig, dict], dict]) -> di
                 _record_interrupt(cfg, stop, time.perf_counter() - start, context)
             raise
         except Exception as err:
-            return _record_failure(cfg, err, time.perf_counter() - start, context)
-    finish_wandb(exit_code=0, status=OK)
-    if outcome:  # global rank zero
-        write_result(cfg.paths.output_dir, RunResult(
-            status=OK, before=outcome["before"], after=outcome["after"], steps=outcome["steps"],
-            nonfinite_steps=outcome["nonfinite_steps"], seconds=time.perf_counter() - start + outcome["earlier_seconds"],
-            tokens_per_s=outcome["tokens_per_s"], **context))
+            with interrupts.ignored():
+                return _record_failure(cfg, err, time.perf_counter() - start, context)
+        with interrupts.ignored():  # the model is exported: its record is written whole, Ctrl+C or not
+            finish_wandb(exit_code=0, status=OK)
+            if outcome:  # global rank zero
+                write_result(cfg.paths.output_dir, RunResult(
+                    status=OK, before=outcome["before"], after=outcome["after"], steps=outcome["steps"],
+                    nonfinite_steps=outcome["nonfinite_steps"], tokens_per_s=outcome["tokens_per_s"],
+                    seconds=time.perf_counter() - start + outcome["earlier_seconds"], **context))
     return outcome
 
 
