@@ -16,7 +16,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM
 from declutr.errors import DeclutrConfigError
 from declutr.files.checkpoints import load_checkpoint
 from declutr.model.embedding import embed_texts, window_length
-from declutr.model.huggingface import looks_local_path
+from declutr.model.huggingface import MLM_HEAD_FILE, load_masked_lm, looks_local_path
 from declutr.model.word_embeddings import WordEmbeddingBody
 from declutr.tokenizer import load_tokenizer
 
@@ -30,7 +30,8 @@ class Encoder:
     - run folder (``outputs/train/<time>``): its ``model/`` subfolder, written at the end of training;
     - ``*.ckpt``: the encoder weights inside a Lightning checkpoint of this project (no code is unpickled);
     - anything else: a folder with ``config.json`` (this project's exports, sentence-transformers folders,
-      ``save_pretrained`` output) or a hub name. Masked-LM saves keep their MLM head in :attr:`model`.
+      ``save_pretrained`` output) or a hub name. Masked-LM saves, and exports with ``mlm_head.safetensors``, keep
+      their MLM head in :attr:`model`.
 
     ``max_length`` is the window in tokens (default: the tokenizer's limit, at most 512); ``dtype`` e.g.
     ``torch.bfloat16`` runs the model in that precision (embeddings are returned as float32 either way).
@@ -111,6 +112,8 @@ def load_encoder(path_or_name: str | Path):
     elif not path.exists() and looks_local_path(str(path_or_name)):
         raise DeclutrConfigError(f"{path} does not exist; pass {SOURCES}.")
     try:
+        if (path / MLM_HEAD_FILE).is_file():  # an export: the encoder with its MLM head beside it (kept by re-exports)
+            return load_masked_lm(str(path)), load_tokenizer(str(path))
         config = AutoConfig.from_pretrained(str(path))
         masked_lm = any(a.endswith("ForMaskedLM") for a in config.architectures or [])
         model = (AutoModelForMaskedLM if masked_lm else AutoModel).from_pretrained(str(path), config=config)

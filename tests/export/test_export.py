@@ -1,19 +1,28 @@
 """The export folder writer and the model card, on a real tiny model (no training needed)."""
 
+import contextlib
 import json
+import logging
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
+import transformers
+from safetensors import safe_open
+from safetensors.torch import load_file
 
+from declutr import Encoder
 from declutr.config.resolvers import _minilm_path
 from declutr.errors import DeclutrConfigError, DeclutrNumericalError
 from declutr.export import TrainingRecord, write_export
 from declutr.export.folder import push_to_hub
 from declutr.export.model_card import render_model_card
-from declutr.model.huggingface import load_masked_lm
+from declutr.model.huggingface import MLM_HEAD_FILE, load_masked_lm
 from tests.helpers.model import TINY
+
+SENTENCES = ["A man is playing a guitar.", "Hi", "Two dogs run across a snowy field while their owner watches."]
 
 RECORD = TrainingRecord(base_model="sentence-transformers/all-MiniLM-L6-v2", corpus=["corpus/a.jsonl", "corpus/b.txt"],
                         steps=250, config={"model": {"encoder": {"name_or_path": "x"}},
@@ -38,9 +47,70 @@ def test_folder_layout_and_sentence_transformers_configs(model, tokenizer, tmp_p
     pooling = json.loads((target / "1_Pooling" / "config.json").read_text())
     assert pooling["word_embedding_dimension"] == 32 and pooling["pooling_mode_mean_tokens"]
     assert not any(v for k, v in pooling.items() if k.startswith("pooling_mode") and k != "pooling_mode_mean_tokens")
-    assert json.loads((target / "config.json").read_text())["architectures"] == ["BertForMaskedLM"]  # MLM head kept
+    assert json.loads((target / "config.json").read_text())["architectures"] == ["BertModel"], "the encoder alone"
+    assert not any(name.startswith("cls.") for name in load_file(target / "model.safetensors"))
+    with safe_open(str(target / MLM_HEAD_FILE), framework="pt") as head:  # the MLM head beside it, with a note
+        assert sorted(head.keys()) == ["cls.predictions.bias", "cls.predictions.transform.LayerNorm.bias",
+                                       "cls.predictions.transform.LayerNorm.weight",
+                                       "cls.predictions.transform.dense.bias", "cls.predictions.transform.dense.weight"]
+        assert head.metadata()["base_model_prefix"] == "bert" and "further pretraining" in head.metadata()["note"]
     assert TrainingRecord(**json.loads((target / "declutr_training.json").read_text())) == RECORD
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"], "no temporary folder is left behind"
+
+
+@contextlib.contextmanager
+def everything_said(capfd):
+    """Yields a list that, after the block, holds all the block printed (stdout and stderr, at the file descriptors),
+    logged at WARNING or above (transformers' own logger does not propagate) and warned (``warnings.warn``), with
+    transformers' verbosity at its default, WARNING; its progress bar ("Loading weights", on every load) is off."""
+    said, records = [], []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: records.append(record.getMessage())
+    loggers = [logging.getLogger(), logging.getLogger("transformers")]
+    verbosity, bars = transformers.logging.get_verbosity(), transformers.logging.is_progress_bar_enabled()
+    transformers.logging.set_verbosity_warning()
+    transformers.logging.disable_progress_bar()
+    capfd.readouterr()
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        with warnings.catch_warnings(record=True) as warned:
+            warnings.simplefilter("always")
+            yield said
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+        transformers.logging.set_verbosity(verbosity)
+        if bars:
+            transformers.logging.enable_progress_bar()
+    out, err = capfd.readouterr()
+    said += [text for text in (out, err) if text] + records + [str(w.message) for w in warned]
+
+
+def mean_pooled(model, tokenizer, texts) -> torch.Tensor:
+    batch = tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = model.eval()(**batch).last_hidden_state
+    mask = batch["attention_mask"].unsqueeze(-1).float()
+    return (hidden * mask).sum(1) / mask.sum(1)
+
+
+def test_an_export_loads_without_any_load_report_and_gives_our_encoder_s_vectors(model, tokenizer, tmp_path, capfd):
+    from sentence_transformers import SentenceTransformer
+
+    target = write_export(model, tokenizer, tmp_path / "out", RECORD, window=128)
+    with everything_said(capfd) as said:
+        st = SentenceTransformer(str(target), device="cpu")
+        auto = transformers.AutoModel.from_pretrained(target)
+    assert said == [], "the load reports nothing: no unexpected, missing or newly initialized weight"
+    reference = Encoder(target, device="cpu").encode(SENTENCES, convert_to_tensor=True)
+    torch.testing.assert_close(st.encode(SENTENCES, convert_to_tensor=True), reference, atol=1e-5, rtol=0)
+    torch.testing.assert_close(mean_pooled(auto, tokenizer, SENTENCES), reference, atol=1e-5, rtol=0)
+
+    model.save_pretrained(tmp_path / "masked_lm")  # the control: a plain masked-LM save does report, and is heard
+    with everything_said(capfd) as said:
+        transformers.AutoModel.from_pretrained(tmp_path / "masked_lm")
+    assert any("LOAD REPORT" in text and "MISSING" in text for text in said), said
 
 
 def test_model_card_states_base_model_corpus_steps_results_and_config():
@@ -153,20 +223,21 @@ def test_push_to_hub_creates_the_repo_and_uploads_the_whole_folder(model, tokeni
 
 
 def interleaved(model, tokenizer, target, overwrite: bool):
-    """A model whose ``save_pretrained`` saves its weights, then runs a whole second export of ``target`` (steps=2)
-    in the middle of the first one (steps=250): two processes exporting one folder at once, in a fixed order."""
+    """A tokenizer whose ``save_pretrained`` saves its files, then runs a whole second export of ``target`` (steps=2)
+    in the middle of the first one (steps=250), after its weights: two processes exporting one folder at once, in a
+    fixed order."""
 
     def save_pretrained(folder):
-        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
         write_export(model, tokenizer, target, TrainingRecord(base_model="x", steps=2), overwrite=overwrite)
 
-    return SimpleNamespace(config=model.config, save_pretrained=save_pretrained, named_parameters=model.named_parameters)
+    return SimpleNamespace(save_pretrained=save_pretrained, model_max_length=tokenizer.model_max_length)
 
 
 def test_concurrent_exports_of_one_folder_never_delete_each_others_temporary_folder(model, tokenizer, tmp_path):
     """Each export writes a temporary folder of its own; with overwrite the last swap wins, and both succeed."""
     target = tmp_path / "model"
-    write_export(interleaved(model, tokenizer, target, True), tokenizer, target, RECORD, overwrite=True)
+    write_export(model, interleaved(model, tokenizer, target, True), target, RECORD, overwrite=True)
     assert json.loads((target / "declutr_training.json").read_text())["steps"] == RECORD.steps, "the last swap won"
     assert (target / "model.safetensors").is_file() and (target / "config.json").is_file(), "its weights were kept"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"], "no temporary or moved-aside folder is left"
@@ -176,6 +247,6 @@ def test_without_overwrite_an_export_that_lost_the_race_fails_clearly_and_keeps_
     target = tmp_path / "model"
     with pytest.raises(DeclutrConfigError, match="model was written by another process while this export was being "
                                                  r"written: export each model to its own folder \(export.output\)"):
-        write_export(interleaved(model, tokenizer, target, False), tokenizer, target, RECORD)
+        write_export(model, interleaved(model, tokenizer, target, False), target, RECORD)
     assert json.loads((target / "declutr_training.json").read_text())["steps"] == 2, "the other export is intact"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]

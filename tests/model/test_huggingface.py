@@ -5,7 +5,9 @@ import torch
 
 from declutr.config.resolvers import _minilm_path
 from declutr.errors import DeclutrConfigError
+from declutr.export import TrainingRecord, write_export
 from declutr.model.huggingface import encoder_config, load_masked_lm, mlm_head, model_max_tokens
+from tests.helpers.model import TINY
 
 SMALL = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 128}
 PRE_LN = {"model_type": "roberta-prelayernorm", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
@@ -70,3 +72,25 @@ def test_the_attention_kernels_are_a_setting_and_give_the_same_embeddings():
         assert model.config._attn_implementation == kernels
         outputs[kernels] = model.eval().base_model(input_ids=ids, attention_mask=mask).last_hidden_state
     assert torch.allclose(outputs["eager"][mask.bool()], outputs["sdpa"][mask.bool()], atol=1e-5)
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_an_export_resumes_pretraining_with_its_trained_mlm_head(tokenizer, tmp_path, tied):
+    """The export holds the encoder alone and the head beside it: load_masked_lm of the folder (model.encoder.
+    name_or_path=<export>) gives back the whole masked LM, head included, weight for weight."""
+    torch.manual_seed(0)
+    trained = load_masked_lm(**{**TINY, "config_overrides": {**TINY["config_overrides"], "tie_word_embeddings": tied}})
+    decoder, embeddings = trained.cls.predictions.decoder.weight, trained.bert.embeddings.word_embeddings.weight
+    assert (decoder is embeddings) == tied
+    with torch.no_grad():  # a head unlike any freshly initialised one
+        for parameter in trained.cls.parameters():
+            parameter.add_(torch.randn_like(parameter))
+    folder = write_export(trained, tokenizer, tmp_path / "export", TrainingRecord(base_model="x"))
+    torch.manual_seed(1)
+    reloaded = load_masked_lm(str(folder))
+    assert type(reloaded) is type(trained) and reloaded.training
+    assert reloaded.state_dict().keys() == trained.state_dict().keys()
+    for name, tensor in trained.state_dict().items():
+        assert torch.equal(reloaded.state_dict()[name], tensor), name
+    reloaded_decoder = reloaded.cls.predictions.decoder.weight
+    assert (reloaded_decoder is reloaded.bert.embeddings.word_embeddings.weight) == tied

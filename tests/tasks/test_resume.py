@@ -93,9 +93,10 @@ def test_sigkill_then_resume_with_dropout_gives_the_same_losses_and_weights_bit_
     result = finish(start(tmp_path, *DROPOUT, f"ckpt_path={last}"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert losses(tmp_path) == losses(dropout_reference), "the loss of every step"
-    weights, reference = (load_file(run / "model" / "model.safetensors") for run in (tmp_path, dropout_reference))
-    assert weights.keys() == reference.keys()
-    assert all(torch.equal(weights[name], tensor) for name, tensor in reference.items()), "the final weights"
+    for file in ("model.safetensors", "mlm_head.safetensors"):  # the encoder, and the MLM head kept beside it
+        weights, reference = (load_file(run / "model" / file) for run in (tmp_path, dropout_reference))
+        assert weights.keys() == reference.keys()
+        assert all(torch.equal(weights[name], tensor) for name, tensor in reference.items()), f"the final {file}"
 
 
 def test_sigkill_then_resume_reads_every_document_exactly_once(tmp_path, reference):

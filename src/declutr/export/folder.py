@@ -1,18 +1,26 @@
 """Write an encoder as one folder that Hugging Face, sentence-transformers and our ``Encoder`` all load.
 
-Layout: ``save_pretrained`` of the model and tokenizer at the root (``config.json``, ``model.safetensors``,
-tokenizer files), the sentence-transformers files (see :mod:`declutr.export.st_layout`), ``README.md``
-(the model card) and ``declutr_training.json`` (the record the card was made from).
+Layout: ``save_pretrained`` of the sentence encoder (the model without any task head, exactly the model ``AutoModel``
+builds, so that it and sentence-transformers load it without a missing or unexpected weight) and of the tokenizer at
+the root (``config.json``, ``model.safetensors``, tokenizer files); a masked LM's head, which further pretraining
+needs, beside it in ``mlm_head.safetensors`` (read back by :func:`~declutr.model.huggingface.load_masked_lm`); the
+sentence-transformers files (see :mod:`declutr.export.st_layout`), ``README.md`` (the model card) and
+``declutr_training.json`` (the record the card was made from).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import errno
 import json
 import os
 import shutil
 from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+from transformers import AutoModel
 
 from declutr.errors import DeclutrConfigError
 from declutr.export.model_card import portable_record, render_model_card
@@ -21,11 +29,17 @@ from declutr.export.st_layout import st_layout
 from declutr.files.atomic import unique_sibling
 from declutr.model.embedding import window_length
 from declutr.model.finite import check_finite_weights
+from declutr.model.huggingface import MLM_HEAD_FILE
+
+HEAD_NOTE = ("The masked-language-model head of this encoder (weights outside the base model, names as in the masked "
+             "LM), kept for further pretraining: declutr's load_masked_lm (model.encoder.name_or_path=<this folder>) "
+             "loads it with model.safetensors. Sentence embeddings do not use it.")
 
 
 def write_export(model, tokenizer, target: str | Path, record: TrainingRecord, window: int | None = None,
                  overwrite: bool = False, license: str = "apache-2.0", language: str = "en") -> Path:
-    """Write ``model`` (any ``PreTrainedModel``; a masked LM keeps its head) and ``tokenizer`` to ``target``.
+    """Write ``model`` (any ``PreTrainedModel``; a masked LM's head goes to ``mlm_head.safetensors``) and ``tokenizer``
+    to ``target``.
 
     ``window`` is the truncation length written for sentence-transformers (default: the tokenizer's limit,
     at most 512, as :func:`~declutr.model.embedding.embed_texts` uses); ``record``, ``license`` and ``language``
@@ -55,7 +69,10 @@ def write_export(model, tokenizer, target: str | Path, record: TrainingRecord, w
 def _write_folder(folder: Path, model, tokenizer, record: TrainingRecord, name: str, window: int | None,
                   license: str, language: str) -> None:
     """Every file of the export into ``folder``; ``name`` titles the model card."""
-    model.save_pretrained(folder)
+    encoder, head, metadata = split_masked_lm(model)
+    encoder.save_pretrained(folder)
+    if head:
+        save_file(head, str(folder / MLM_HEAD_FILE), metadata=metadata)
     tokenizer.save_pretrained(folder)
     dim, window = model.config.hidden_size, window_length(tokenizer, window)
     for relative, content in st_layout(dim, window).items():
@@ -63,6 +80,45 @@ def _write_folder(folder: Path, model, tokenizer, record: TrainingRecord, name: 
         (folder / relative).write_text(json.dumps(content, indent=2))
     (folder / "README.md").write_text(render_model_card(record, name, dim, window, license, language))
     (folder / RECORD_FILE).write_text(record.to_json())
+
+
+def split_masked_lm(model) -> tuple:
+    """``(encoder, head, metadata)`` of ``model``: the sentence encoder to save, the state dict of the task head
+    (weights outside the base model, minus those tied to another weight: loading ties them again), and the head
+    file's metadata. A model without a head is its own encoder (``head`` empty).
+
+    The encoder is the model ``AutoModel`` builds from the config, holding the base model's weights: weights the
+    masked LM lacks (BERT's pooler, which DeCLUTR's mean pooling never uses or trains) keep the values they are
+    initialised with (seeded, so every export of one model is the same), and loading reports none missing. An
+    architecture ``AutoModel`` does not build that way saves its base model as it is.
+    """
+    base = model.base_model
+    if base is model:
+        return model, {}, {}
+    prefix = model.base_model_prefix
+    encoder, encoder_only = _auto_model(model)
+    tied = set(getattr(model, "all_tied_weights_keys", None) or {})
+    head = {name: tensor.detach().cpu().clone() for name, tensor in model.state_dict().items()
+            if not name.startswith(f"{prefix}.") and name not in tied}  # clones: safetensors refuses shared tensors
+    metadata = {"format": "pt", "note": HEAD_NOTE, "base_model_prefix": prefix, "masked_lm": type(model).__name__,
+                "encoder_only_keys": json.dumps(encoder_only)}
+    return encoder, head, metadata
+
+
+def _auto_model(model) -> tuple:
+    """``(encoder, names)``: ``model.base_model`` as the model ``AutoModel`` builds for its config, and the names of
+    that model's weights the base model lacks; the base model itself and ``[]`` where no such model takes all its
+    weights."""
+    try:
+        with torch.random.fork_rng(devices=[]):  # the training's random state is left as it was
+            torch.manual_seed(0)
+            encoder = AutoModel.from_config(copy.deepcopy(model.config), dtype=model.dtype)
+    except ValueError:  # an architecture AutoModel does not know (remote code)
+        return model.base_model, []
+    result = encoder.load_state_dict(model.base_model.state_dict(), strict=False)
+    if result.unexpected_keys:
+        return model.base_model, []
+    return encoder, sorted(result.missing_keys)
 
 
 def _check_target(target: Path, overwrite: bool) -> None:

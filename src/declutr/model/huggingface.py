@@ -3,14 +3,21 @@ of the model settings (the source folder, the positions a sequence may use)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
 from torch import nn
-from transformers import AutoConfig, AutoModelForMaskedLM
+from transformers import MODEL_FOR_MASKED_LM_MAPPING, AutoConfig, AutoModelForMaskedLM
 
 from declutr.errors import DeclutrConfigError
+
+# An export's MLM head, beside the encoder-only model.safetensors (see declutr.export.folder): the weights of the
+# masked LM outside its base model, names as in the masked LM; its metadata names the base model's prefix.
+MLM_HEAD_FILE = "mlm_head.safetensors"
 
 # What a config built for another architecture keeps of the source's: its tokenizer's vocabulary and special ids.
 TOKENIZER_KEYS = ("vocab_size", "pad_token_id", "bos_token_id", "eos_token_id", "cls_token_id", "sep_token_id")
@@ -57,6 +64,8 @@ def load_masked_lm(
 ) -> nn.Module:
     """``AutoModelForMaskedLM`` from a HF name or folder, in train mode.
 
+    An exported folder (see :func:`declutr.export.write_export`) holds the encoder alone and its trained MLM head in
+    ``mlm_head.safetensors``: the two are loaded together, so pretraining goes on with the trained head.
     ``random_init`` builds the architecture from the config (with ``config_overrides``, e.g. a tiny
     BERT for tests) without loading weights. ``attn_implementation`` (``eager``, ``sdpa``,
     ``flash_attention_2``) picks the attention kernels; ``None`` leaves transformers' choice (SDPA where supported).
@@ -65,10 +74,43 @@ def load_masked_lm(
     attention = {"attn_implementation": attn_implementation} if attn_implementation else {}
     if random_init:
         model = AutoModelForMaskedLM.from_config(config, trust_remote_code=trust_remote_code, **attention)
+    elif (state := exported_masked_lm_state(name_or_path)) is not None:  # (a state dict goes with no path)
+        model = _masked_lm_class(config, trust_remote_code).from_pretrained(None, config=config, state_dict=state,
+                                                                            **attention)
     else:
         model = AutoModelForMaskedLM.from_pretrained(str(name_or_path), config=config, trust_remote_code=trust_remote_code,
                                                      **attention)
     return model.train()  # transformers >= 5 returns eval mode, which would silently switch dropout off
+
+
+def _masked_lm_class(config, trust_remote_code: bool) -> type:
+    """The class ``AutoModelForMaskedLM`` builds for ``config`` (for remote code: built on the meta device, no memory
+    and no initialisation)."""
+    if type(config) in MODEL_FOR_MASKED_LM_MAPPING:
+        return MODEL_FOR_MASKED_LM_MAPPING[type(config)]
+    with torch.device("meta"):
+        return type(AutoModelForMaskedLM.from_config(config, trust_remote_code=trust_remote_code))
+
+
+def exported_masked_lm_state(folder: str | Path) -> dict[str, torch.Tensor] | None:
+    """The masked LM's state dict of an exported ``folder``, its encoder (``model.safetensors``, or the shards of
+    ``model.safetensors.index.json``) under the base model's prefix with its MLM head (:data:`MLM_HEAD_FILE`); ``None``
+    where ``folder`` is no local folder with that head file. Encoder weights the masked LM lacks (BERT's pooler,
+    saved so that ``AutoModel`` loads the folder without missing weights) are left out."""
+    folder = Path(folder)
+    if not (folder / MLM_HEAD_FILE).is_file():
+        return None
+    with safe_open(str(folder / MLM_HEAD_FILE), framework="pt") as file:
+        metadata = file.metadata() or {}
+        head = {name: file.get_tensor(name) for name in file.keys()}
+    if "base_model_prefix" not in metadata:
+        raise DeclutrConfigError(f"{folder / MLM_HEAD_FILE} names no base_model_prefix in its metadata: it was not "
+                                 "written by declutr's export; remove it to load the folder without its MLM head.")
+    prefix, encoder_only = metadata["base_model_prefix"], set(json.loads(metadata.get("encoder_only_keys", "[]")))
+    index = folder / "model.safetensors.index.json"
+    files = sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.is_file() else ["model.safetensors"]
+    encoder = {name: tensor for file in files for name, tensor in load_file(str(folder / file)).items()}
+    return {f"{prefix}.{name}": tensor for name, tensor in encoder.items() if name not in encoder_only} | head
 
 
 def mlm_head(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor] | None:
