@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from declutr.report.wandb_run import run_folder, run_id
+from declutr.report.run_record import wandb_tags
+from declutr.report.wandb_run import group, run_folder, run_id
 from tests.helpers.runs import FAST, run_py
 from tests.helpers.wandb_log import config_and_history_keys, history_values, record_kinds, run_identity
 
@@ -17,6 +18,15 @@ def test_a_resumed_job_continues_the_run_of_the_folder_holding_its_checkpoint(tm
                                 "ckpt_path": str(tmp_path / "a" / "checkpoints" / "last.ckpt")})
     assert run_folder(resumed) == run_folder(first) == (tmp_path / "a").resolve()
     assert run_id(run_folder(resumed)) == run_id(run_folder(first)) != run_id(tmp_path / "b")
+
+
+def test_an_ablation_groups_by_axis_and_scale_and_tags_the_swept_setting():
+    context = {"experiment": "ablation/anchors", "axis": "anchors", "scale": "miniature", "git_commit": "abc1234",
+               "swept": {"data.sampler.num_anchors": "4"}}
+    assert group(context) == "anchors@miniature"
+    assert wandb_tags(context) == ["experiment:ablation/anchors", "axis:anchors", "scale:miniature", "commit:abc1234",
+                                   "data.sampler.num_anchors=4"]
+    assert group({"experiment": "declutr_small", "axis": None}) == "declutr_small" and group({}) is None
 
 
 @pytest.mark.slow
@@ -48,4 +58,5 @@ def test_wandb_run_is_named_grouped_typed_and_resumed_with_one_copy_of_the_setti
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     (resumed_file,) = (tmp_path / "resumed" / "wandb").glob("offline-run-*/run-*.wandb")
     assert run_identity(resumed_file)["id"] == identity["id"], "the same W&B run continues"
+    assert run_identity(resumed_file)["name"] == identity["name"], "under its name, not the resume's command line"
     assert Path(last).is_file()

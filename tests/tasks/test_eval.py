@@ -6,11 +6,12 @@ from pathlib import Path
 import pytest
 
 from declutr.errors import DeclutrConfigError
+from declutr.report.results import OK, RunResult, write_result
 from declutr.tasks.eval import _output_dir, run
 from tests.helpers.eval_data import write_sick_dir, write_sts_dir, write_tiny_model
 from tests.helpers.paths import DATA_DIR
 from tests.helpers.runs import run_py
-from tests.helpers.wandb_log import history_values, record_kinds, run_identity
+from tests.helpers.wandb_log import history_values, record_kinds, run_identity, run_tags
 
 STS_TASKS = ["STS12", "STS13", "STS14", "STS15", "STS16", "STSB", "SICKR"]
 TRANSFER_TASKS = ["MR", "CR", "SUBJ", "MPQA", "SST2", "TREC", "MRPC"]
@@ -52,11 +53,15 @@ def test_run_py_eval_sts_skips_missing_sets_and_lists_them(tmp_path):
 
 
 def test_eval_with_wandb_logs_its_table_and_scores_as_summary_keys(make_config, tmp_path):
-    model = write_tiny_model(tmp_path / "tiny")
+    """Evaluating a trained run's model/ joins that run's W&B group, with its tags."""
+    model = write_tiny_model(tmp_path / "run" / "model")
+    write_result(tmp_path / "run", RunResult(status=OK, experiment="ablation/anchors", axis="anchors", scale="smoke",
+                                             swept={"data.sampler.num_anchors": "4"}, git_commit="abc1234"))
     cfg = make_config("task=eval", "eval=stsb", f"eval.model={model}", "eval.max_examples=50", "logger=wandb")
     run(cfg)
     (run_file,) = (Path(cfg.paths.output_dir) / "wandb").glob("offline-run-*/run-*.wandb")
-    assert run_identity(run_file)["job_type"] == "eval"
+    assert run_identity(run_file)["job_type"] == "eval" and run_identity(run_file)["group"] == "anchors@smoke"
+    assert {"axis:anchors", "scale:smoke", "data.sampler.num_anchors=4", "eval:stsb"} <= run_tags(run_file)
     history = history_values(run_file)
     assert history["eval/stsb/_type"] == ["table-file"]
     summary = {item.key: json.loads(item.value_json) for record in record_kinds(run_file, "summary")

@@ -12,7 +12,7 @@ import yaml
 from declutr.report.git_commit import git_commit
 from tests.helpers.paths import DATA_DIR
 from tests.helpers.runs import run_py
-from tests.helpers.wandb_log import config_values, run_tags
+from tests.helpers.wandb_log import config_values, run_identity, run_tags
 
 pytestmark = pytest.mark.slow  # every test here runs run.py in subprocesses
 
@@ -76,7 +76,9 @@ def test_each_job_is_its_own_wandb_run_with_its_config_and_tags(sweep):
     for job, anchors in ((1, 1), (2, 2)):
         (run_file,) = (folder / str(job) / "wandb").glob("offline-run-*/run-*.wandb")
         assert config_values(run_file)["data"]["sampler"]["num_anchors"] == anchors
-        assert {"experiment:ablation/anchors", "axis:anchors"} <= run_tags(run_file)
+        assert {"experiment:ablation/anchors", "axis:anchors", "scale:smoke",
+                f"data.sampler.num_anchors={anchors}"} <= run_tags(run_file)
+        assert run_identity(run_file)["group"] == "anchors@smoke", "every setting and seed of the axis: one chart"
 
 
 def test_report_of_the_sweep_lists_the_failure_beside_the_baseline_and_results(sweep, tmp_path):

@@ -36,6 +36,8 @@ class RunResult:
     tokens_per_s: float | None = None
     experiment: str | None = None  # e.g. "ablation/anchors"
     axis: str | None = None  # e.g. "anchors"
+    scale: str | None = None  # the experiment/scale choice, e.g. "miniature"
+    swept: dict[str, str] = field(default_factory=dict)  # in a sweep: the value of each setting it varies
     git_commit: str | None = None
     checkpoint: str | None = None  # interrupted or stopped_nonfinite: the checkpoint to resume from, if any
     error: str | None = None  # "<ExceptionType>: <message>"

@@ -137,14 +137,27 @@ def finished_run(run_dir: str, settings: dict) -> RunResult | None:
 
 
 def run_context(cfg: DictConfig) -> dict:
-    """What identifies a run in a sweep's report: its key settings (``None`` for any that cannot be resolved:
-    the run may be failing on exactly that), experiment, ablation axis and code version."""
+    """What identifies a run in a sweep's report and dashboard: its key settings (``None`` for any that cannot be
+    resolved: the run may be failing on exactly that), experiment, ablation axis, scale (``experiment/scale``), the
+    values of the settings its sweep varies, and code version."""
     choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
     settings = {"model": choices.get("model")}
     settings |= {name: OmegaConf.select(cfg, key, throw_on_resolution_failure=False)
                  for name, key in KEY_SETTINGS.items()}
     experiment = choices.get("experiment")
-    return {"settings": settings, "experiment": experiment, "axis": run_axis(cfg, experiment), "git_commit": git_commit()}
+    return {"settings": settings, "experiment": experiment, "axis": run_axis(cfg, experiment),
+            "scale": choices.get("experiment/scale"), "swept": swept_values(), "git_commit": git_commit()}
+
+
+def swept_values() -> dict[str, str]:
+    """This sweep job's value of each setting its sweep varies (``hydra.sweeper.params``, and the command line's
+    comma lists), as typed: ``{"data.sampler.num_anchors": "4"}``; empty outside a multirun."""
+    if not _multirun():
+        return {}
+    hydra = HydraConfig.get()
+    swept = set((hydra.sweeper.get("params") or {}).keys())
+    overrides = dict(override.split("=", 1) for override in hydra.overrides.task if "=" in override)
+    return {key.lstrip("+~"): value for key, value in overrides.items() if key.lstrip("+~") in swept}
 
 
 def run_axis(cfg: DictConfig, experiment: str | None) -> str | None:
@@ -156,9 +169,12 @@ def run_axis(cfg: DictConfig, experiment: str | None) -> str | None:
 
 
 def wandb_tags(context: dict) -> list[str]:
-    """W&B tags: ``experiment:<name>``, ``axis:<axis>``, ``commit:<sha>``, each only when known."""
-    return [f"{name}:{context[key]}" for name, key in (("experiment", "experiment"), ("axis", "axis"),
-                                                       ("commit", "git_commit")) if context[key]]
+    """W&B tags: ``experiment:<name>``, ``axis:<axis>``, ``scale:<scale>``, ``commit:<sha>``, each only when known,
+    and ``<key>=<value>`` for each setting the sweep varies (a chart of the axis groups its runs by these)."""
+    named = [f"{name}:{context[key]}" for name, key in (("experiment", "experiment"), ("axis", "axis"),
+                                                        ("scale", "scale"), ("commit", "git_commit"))
+             if context.get(key)]
+    return named + [f"{key}={value}" for key, value in (context.get("swept") or {}).items()]
 
 
 def finish_wandb(exit_code: int, status: str | None = None) -> None:

@@ -1,7 +1,9 @@
-"""What identifies a training job's W&B run when the config leaves it to us: its name, group, job type and id.
+"""What identifies a job's W&B run when the config leaves it to us: its name, group, job type and id.
 
 A resumed job (``ckpt_path=<run>/checkpoints/last.ckpt``) gets the id of the run folder that holds the checkpoint,
-so W&B continues the same run instead of opening a new one; a sweep's jobs share the experiment as their group.
+so W&B continues the same run, under the name it has, instead of opening a new one; an ablation's jobs share
+``<axis>@<scale>`` as their group (other sweeps, their experiment), with the swept settings as tags; ``task=eval`` of
+a trained model joins that model's group.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+
+from declutr.report.results import read_result
 
 WANDB_TARGET = "lightning.pytorch.loggers.WandbLogger"
 
@@ -29,17 +33,52 @@ def run_id(folder: Path) -> str:
     return hashlib.sha1(str(folder).encode()).hexdigest()[:16]
 
 
-def wandb_defaults(cfg: DictConfig, node: DictConfig, experiment: str | None) -> dict:
-    """Values for the W&B logger settings left null in ``node``: name (the job's overrides), group (the experiment,
-    else the sweep folder's name, else none), job type (the task) and id (from :func:`run_folder`)."""
+def wandb_defaults(cfg: DictConfig, node: DictConfig, context: dict) -> dict:
+    """Values for the W&B logger settings left null in ``node``: name (the job's overrides; a resumed run keeps the
+    name its first attempt had), group (:func:`group`), job type (the task) and id (from :func:`run_folder`).
+    ``context`` is the training run's (:func:`declutr.report.run_record.run_context`; for ``task=eval``, that of the
+    run that trained the evaluated model, so its evaluations join its group)."""
     if node.get("_target_") != WANDB_TARGET:
         return {}
     hydra = HydraConfig.get() if HydraConfig.initialized() else None
-    overrides = hydra.job.override_dirname if hydra else ""
+    folder = run_folder(cfg)
+    overrides = _first_attempts_overrides(folder) if cfg.get("ckpt_path") else None
+    if overrides is None:
+        overrides = hydra.job.override_dirname if hydra else ""
     sweep = Path(hydra.sweep.dir).name if hydra and hydra.mode == RunMode.MULTIRUN else None
-    chosen = {"name": overrides or None, "group": experiment or sweep, "job_type": cfg.get("task"),
-              "id": run_id(run_folder(cfg))}
+    chosen = {"name": overrides or None, "group": group(context) or sweep, "job_type": cfg.get("task"),
+              "id": run_id(folder)}
     return {key: value for key, value in chosen.items() if node.get(key) is None and value is not None}
+
+
+def _first_attempts_overrides(folder: Path) -> str | None:
+    """The overrides that named the W&B run of ``folder`` (a resumed run keeps that name, not its own command line's),
+    from its ``.hydra/hydra.yaml``; ``None`` if it has none."""
+    saved = folder / ".hydra" / "hydra.yaml"
+    if not saved.is_file():
+        return None
+    return OmegaConf.select(OmegaConf.load(saved), "hydra.job.override_dirname", default=None)
+
+
+def trained_context(model: str) -> dict:
+    """The W&B context of the training run that made ``model`` (its run folder, its ``model/`` export or one of its
+    checkpoints), from its ``results.json``: experiment, axis, scale, swept settings, commit; empty if it has none."""
+    path = Path(model)
+    folders = (path, path.parent, path.parent.parent) if path.exists() else ()
+    record = next((result for folder in folders if (result := read_result(folder)) is not None), None)
+    if record is None:
+        return {}
+    return {"experiment": record.experiment, "axis": record.axis, "scale": record.scale, "swept": record.swept,
+            "git_commit": record.git_commit}
+
+
+def group(context: dict) -> str | None:
+    """A run's W&B group: ``<axis>@<scale>`` for an ablation (every setting of the axis, every seed, at one scale:
+    one chart), else the experiment; ``None`` if neither is known."""
+    axis, scale = context.get("axis"), context.get("scale")
+    if axis:
+        return f"{axis}@{scale}" if scale else axis
+    return context.get("experiment")
 
 
 def start_wandb_run(logger, tags: list[str]) -> None:

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import torch
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from declutr.config.instantiate import build
@@ -22,8 +21,8 @@ from declutr.encoder import Encoder
 from declutr.errors import DeclutrConfigError
 from declutr.eval.suite import EvalSuite, SuiteResult, format_table, rows, write_results
 from declutr.model.inference_precision import autocast, resolve
-from declutr.report.run_record import finish_wandb
-from declutr.report.wandb_run import wandb_defaults
+from declutr.report.run_record import finish_wandb, wandb_tags
+from declutr.report.wandb_run import start_wandb_run, trained_context, wandb_defaults
 
 
 def run(cfg: DictConfig) -> dict:
@@ -85,12 +84,14 @@ def _output_dir(options: DictConfig, run_dir: str) -> Path:
 
 def _log_to_wandb(cfg: DictConfig, result, metadata: dict) -> None:
     """With ``logger=wandb``: the results table as a W&B Table (``eval/<name>``) and every score, with the
-    averages, as a summary key of a run of job type ``eval``."""
+    averages, as a summary key of a run of job type ``eval``, in the group of the run that trained the model and
+    with its tags (plus ``eval:<name>``)."""
     node = (cfg.get("logger") or {}).get("wandb")
     if node is None:
         return
-    choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
-    logger = build(node, **wandb_defaults(cfg, node, choices.get("experiment")))
+    context = trained_context(str(cfg.eval.model))  # an evaluation of a trained model joins its run's group
+    logger = build(node, **wandb_defaults(cfg, node, context))
+    start_wandb_run(logger, [*wandb_tags(context), f"eval:{cfg.eval.name}"])
     logger.log_table(key=f"eval/{cfg.eval.name}", columns=["task", "metric", "score"],
                      data=[list(row) for row in rows(result)])
     summary = {**result.by_key(), **{f"{group}_avg": average["score"] for group, average in result.averages().items()},

@@ -59,13 +59,13 @@ def _train(cfg: DictConfig, context: dict) -> dict:
     check_corpus_has_usable_document(datamodule)
     evaluators = _final_evaluators(cfg)
     log_cautions(cfg)  # every check passed: from here on the run writes into its folder
-    write_hydra_files(cfg.paths.output_dir, cfg)  # this run's config replaces a resumed one's
 
     interrupt = CheckpointOnInterrupt(context["interrupts"])
     callbacks = [build(c) for c in _callback_nodes(cfg)] + [DataAccounting(), interrupt, RandomState()]
     if cfg.get("log_documents"):
         callbacks.append(DocumentLog(Path(cfg.paths.output_dir) / "documents.tsv"))
-    loggers = [build(c, **wandb_defaults(cfg, c, context["experiment"])) for c in (cfg.get("logger") or {}).values()]
+    loggers = [build(c, **wandb_defaults(cfg, c, context)) for c in (cfg.get("logger") or {}).values()]
+    write_hydra_files(cfg.paths.output_dir, cfg)  # this run's config replaces a resumed one's (W&B took its name)
     trainer: L.Trainer = build(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     module = build(cfg.model, tokenizer=tokenizer, _convert_="all")
     for logger in loggers:
