@@ -14,6 +14,7 @@ import declutr.config.resolvers  # noqa: F401  (registers ${minilm_path:} and fr
 import declutr.tasks
 from declutr.config.keys import explain_failed_composition
 from declutr.config.schema import refusal, validate
+from declutr.console import setup_console
 from declutr.errors import DeclutrConfigError, DeclutrInterrupted, DeclutrRunError
 from declutr.files.run_folder import LOCK_FILE, run_folder_lock, write_hydra_files
 
@@ -22,6 +23,7 @@ TASKS = sorted(m.name for m in pkgutil.iter_modules(declutr.tasks.__path__))  # 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig):
+    setup_console()  # each log line once, no adverts, known-harmless warnings filtered (declutr.console)
     if cfg.get("print_config"):
         print(OmegaConf.to_yaml(cfg, resolve=True))
     folder = Path(HydraConfig.get().runtime.output_dir)

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+import declutr.data.prepare as prepare_module
 from declutr.data.prepare import (
     add_token_ids,
     brown_text,
@@ -103,3 +104,31 @@ def test_record_files_are_prepared_and_two_processes_write_the_same_shards(token
         if a.name != "manifest.json":
             assert gzip.decompress(a.read_bytes()) == gzip.decompress(b.read_bytes()) if a.suffix == ".gz" \
                 else a.read_bytes() == b.read_bytes(), a.name
+
+
+def test_progress_bar_counts_the_corpus_bytes_file_by_file(tokenizer, tmp_path, monkeypatch):
+    """task=prepare's bar has a total (the raw files' bytes), so an ETA, and reaches it; its postfix counts documents."""
+    bars = []
+
+    class Recorded(prepare_module.tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            bars.append(self)
+            self.seen = []
+
+        def update(self, n=1):
+            self.seen.append(n)
+            return super().update(n)
+
+    monkeypatch.setattr(prepare_module, "tqdm", Recorded)
+    raw = tmp_path / "raw" / "nltk_inaugural"
+    raw.mkdir(parents=True)
+    names = ("1789-Washington.txt", "1793-Washington.txt", "1797-Adams.txt")
+    for name in names:
+        (raw / name).write_bytes((CORPUS / "nltk_inaugural" / "inaugural" / name).read_bytes())
+    prepare_corpus(tmp_path / "raw", tmp_path / "out", tokenizer, min_tokens=500, progress=True)
+    (bar,) = bars
+    sizes = [(raw / name).stat().st_size for name in names]
+    assert bar.unit == "B" and bar.total == bar.n == sum(sizes)
+    assert bar.seen == sizes  # one step per file, in the order read
+    assert "3 docs, kept 2" in bar.postfix

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+import declutr.eval.suite as suite_module
 from declutr.errors import DeclutrConfigError
 from declutr.eval.classifier import Protocol
 from declutr.eval.embedding_cache import CachedEmbedder
@@ -63,6 +64,7 @@ def test_suite_skips_and_lists_missing_tasks_runs_the_rest_and_writes_results(tm
 
     table = format_table(result)
     assert "STS avg" in table and "not STS13, SICKR (files missing)" in table and "sentences/s" in table
+    assert "STS13 skipped" not in table  # its files and fix were logged when the run started: not printed twice
     json_path, csv_path = write_results(result, tmp_path / "out", "eval-test", {"model": "m"})
     payload = json.loads(json_path.read_text())
     assert payload["model"] == "m" and [s["task"] for s in payload["skipped"]] == ["STS13", "SICKR"]
@@ -79,3 +81,30 @@ def test_suite_needs_tasks_and_a_usable_cap():
         EvalSuite({})
     with pytest.raises(DeclutrConfigError, match="max_examples=5"):
         EvalSuite([STSBenchmark(STSB_DIR)], max_examples=5)
+
+
+def test_progress_bar_counts_every_sentence_embedded_in_chunks(tmp_path, monkeypatch):
+    """The bar counts sentences (not tasks): its total is the number of distinct sentences embedded, it reaches that
+    total, and no embed call gets more than EMBED_CHUNK sentences, so the bar moves during a large task."""
+    bars = []
+
+    class Recorded(suite_module.tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            bars.append(self)
+
+    monkeypatch.setattr(suite_module, "tqdm", Recorded)
+    monkeypatch.setattr(suite_module, "EMBED_CHUNK", 50)
+    sts_dir = write_sts_dir(tmp_path / "STS")
+    tasks = [STSYear("STS12", sts_dir / "STS12-en-test", ["MSRpar", "MSRvid"]), STSBenchmark(STSB_DIR, "test")]
+    calls, rng = [], np.random.default_rng(0)
+
+    def embed(texts):
+        calls.append(len(texts))
+        return rng.normal(size=(len(texts), 4)).astype(np.float32)
+
+    result = EvalSuite(tasks, max_examples=120).run(embed, progress=True)
+    (bar,) = bars
+    assert bar.unit == "sentence" and bar.total == bar.n == result.sentences == sum(calls) > 50
+    assert max(calls) <= 50 and len(calls) > 2
+    assert bar.desc.startswith("eval 2/2 STSB")

@@ -117,7 +117,7 @@ def raw_documents(corpus_dir: Path, chunk_words: int, text_field: str = "text",
     ``.jsonl``, ``.jsonl.gz``, ``.parquet`` and ``.arrow`` files hold the text in ``text_field``; what cannot be
     read there is counted in ``skipped`` by ``(reason, file)``."""
     skipped = Counter() if skipped is None else skipped
-    for path in sorted(p for p in corpus_dir.rglob("*") if p.is_file() and p.name not in SKIP_NAMES):
+    for path in corpus_files(corpus_dir):
         source = path.relative_to(corpus_dir).parts[0]
         rel = str(path.relative_to(corpus_dir))
         if path.name.endswith(RECORD_SUFFIXES):
@@ -135,6 +135,56 @@ def raw_documents(corpus_dir: Path, chunk_words: int, text_field: str = "text",
                 yield source, rel, brown_text(path)
         elif path.suffix in ("", ".txt"):
             yield source, rel, read_lenient(path).strip()
+
+
+def corpus_files(corpus_dir: Path) -> list[Path]:
+    """The files of the raw corpus folder that :func:`raw_documents` reads, in its order."""
+    return sorted(p for p in corpus_dir.rglob("*") if p.is_file() and p.name not in SKIP_NAMES)
+
+
+class FileProgress:
+    """A bar over the raw corpus's bytes, with an ETA: a file's bytes count once a document of a later file arrives
+    (documents come in file order), so it moves file by file; its postfix counts documents read and kept and
+    tokens/s. A Hugging Face dataset (no files) gets a bar of documents read, without a total."""
+
+    def __init__(self, files: list[Path] | None, corpus_dir: Path, progress: bool) -> None:
+        self.sizes = [p.stat().st_size for p in files] if files is not None else []
+        self.index = {str(p.relative_to(corpus_dir)): i for i, p in enumerate(files or [])}
+        self.done = 0  # files counted so far
+        self.documents = 0
+        if files is None:
+            self.bar = tqdm(desc="Preparing", unit="doc", disable=not progress)
+        else:
+            self.bar = tqdm(total=sum(self.sizes), desc="Preparing", unit="B", unit_scale=True, unit_divisor=1024,
+                            disable=not progress)
+
+    def document(self, doc_id: str, report: PrepareReport) -> None:
+        """One more document read, ``doc_id`` being ``<file>`` or ``<file>#<part>``."""
+        self.documents += 1
+        moved = False  # the postfix is set when the bar moves a file on, and every 100 documents
+        if self.sizes:
+            moved = self._files_done_before(self.index.get(doc_id.split("#", 1)[0], self.done))
+        else:
+            self.bar.update()
+        if moved or self.documents % 100 == 0:
+            self._show(report)
+
+    def close(self, report: PrepareReport) -> None:
+        self._files_done_before(len(self.sizes))
+        self._show(report, refresh=True)
+        self.bar.close()
+
+    def _files_done_before(self, index: int) -> bool:
+        if index <= self.done:
+            return False
+        self.bar.update(sum(self.sizes[self.done : index]))
+        self.done = index
+        return True
+
+    def _show(self, report: PrepareReport, refresh: bool = False) -> None:
+        elapsed = max(self.bar.format_dict["elapsed"], 1e-9)
+        self.bar.set_postfix_str(f"{self.documents:,} docs, kept {sum(report.kept.values()):,}, "
+                                 f"{report.tokens / elapsed:,.0f} tokens/s", refresh=refresh)
 
 
 def hub_documents(hub: HubDataset, skipped: Counter) -> Iterator[tuple[str, str, str]]:
@@ -177,7 +227,7 @@ def prepare_corpus(
     """Write ``shard-XXXXX.jsonl.gz`` files of ``{"id", "source", "text", "num_tokens"}``, with ``token_ids``
     their token-id shards too, and a ``manifest.json`` (recording ``settings``). Shards are written under
     temporary names and renamed, and the manifest last, so an interrupted run leaves no half shard behind.
-    ``progress`` shows a bar of documents read, with documents kept and tokens per second; ``num_proc``
+    ``progress`` shows a bar of the corpus's bytes read with an ETA, and documents kept and tokens/s; ``num_proc``
     processes tokenise (the shards are the same whatever their number); ``text_field`` names the text of
     record files (JSON lines, Parquet, Arrow); ``hub``, a Hugging Face dataset, replaces ``corpus_dir``."""
     corpus_dir, output_dir = Path(corpus_dir), Path(output_dir)
@@ -186,14 +236,12 @@ def prepare_corpus(
     output_dir.mkdir(parents=True, exist_ok=True)
     dtype = ids_dtype(len(tokenizer))
     report, records, ids, shards, token_shards = PrepareReport(), [], [], [], {}
-    bar = tqdm(desc="Preparing", unit="doc", disable=not progress)
+    bar = FileProgress(corpus_files(corpus_dir) if hub is None else None, corpus_dir, progress)
     unreadable: Counter = Counter()
     documents = (raw_documents(corpus_dir, chunk_words, text_field, unreadable) if hub is None
                  else hub_documents(hub, unreadable))
     for source, doc_id, text, doc_ids in _tokenized(documents, tokenizer, num_proc):
-        bar.update()
-        if bar.n % 100 == 0:
-            _show_rates(bar, report)
+        bar.document(doc_id, report)
         if not text:
             report.dropped[source, EMPTY] += 1
             continue
@@ -210,8 +258,7 @@ def prepare_corpus(
             records, ids = [], []
     if records:
         _write_shards(output_dir, shards, token_shards, records, ids)
-    _show_rates(bar, report, refresh=True)
-    bar.close()
+    bar.close(report)
     for (reason, file), n in unreadable.items():  # what the record files could not give
         report.dropped[file if hub is not None else Path(file).relative_to(corpus_dir).parts[0], reason] += n
     if not shards:
@@ -278,19 +325,15 @@ def _tokenize_chunk(texts: list[str]) -> list[list[int]]:
     return [_document_ids(_WORKER_TOKENIZER, text) for text in texts]
 
 
-def _show_rates(bar: tqdm, report: PrepareReport, refresh: bool = False) -> None:
-    elapsed = max(bar.format_dict["elapsed"], 1e-9)
-    bar.set_postfix_str(f"kept {sum(report.kept.values()):,}, {report.tokens / elapsed:,.0f} tokens/s", refresh=refresh)
-
-
-def add_token_ids(prepared_dir: str | Path, tokenizer) -> int:
+def add_token_ids(prepared_dir: str | Path, tokenizer, progress: bool = False) -> int:
     """Tokenise the text shards of a corpus prepared earlier into token-id shards and record them in its
-    manifest (no re-splitting of the raw corpus). Returns the number of tokens written."""
+    manifest (no re-splitting of the raw corpus). Returns the number of tokens written. ``progress``: a bar over
+    the shards, with an ETA."""
     folder = Path(prepared_dir)
     manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     dtype = ids_dtype(len(tokenizer))
     token_shards = {}
-    for name in manifest["shards"]:
+    for name in tqdm(manifest["shards"], desc="Token ids", unit="shard", disable=not progress):
         try:
             with gzip.open(folder / name, "rt", encoding="utf-8") as handle:
                 texts = [json.loads(line)["text"] for line in handle if line.strip()]

@@ -27,6 +27,7 @@ from declutr.files.atomic import atomic_path
 from declutr.model.inference_precision import autocast, resolve
 
 INPUTS = (".txt", ".jsonl")
+PROGRESS_BATCHES = 16  # batches encoded between two updates of the bar (texts/s and ETA), however large a block
 
 
 def run(cfg: DictConfig) -> dict:
@@ -44,9 +45,12 @@ def run(cfg: DictConfig) -> dict:
     with writer(output, count, encoder.dim) as write, autocast(precision, encoder.device), \
             tqdm(total=count, desc="Embedding", unit="text", disable=not options.progress) as bar:
         for block in _blocks(_read_texts(source, options.text_field), options.block_size):
-            write(encoder.encode(block, batch_size=options.batch_size, normalize_embeddings=options.normalize,
-                                 long_texts=options.long_texts))
-            bar.update(len(block))
+            vectors = []
+            for step in _blocks(block, PROGRESS_BATCHES * options.batch_size):  # the bar moves within a block
+                vectors.append(encoder.encode(step, batch_size=options.batch_size,
+                                              normalize_embeddings=options.normalize, long_texts=options.long_texts))
+                bar.update(len(step))
+            write(np.concatenate(vectors) if len(vectors) > 1 else vectors[0])  # one write (row group) per block
     rate = count / max(time.perf_counter() - start, 1e-9)
     print(f"Embedded {count:,} texts of {source} into {output}: {encoder.dim} dimensions, {precision} encoder, "
           f"{rate:,.0f} texts/s.")

@@ -41,7 +41,7 @@ def run(cfg: DictConfig) -> dict:
             )
         if options.token_ids and not has_token_ids_of(manifest, tokenizer_identity(tokenizer)):
             # The text shards are kept; only their ids are (re)written.
-            tokens = add_token_ids(output, tokenizer)
+            tokens = add_token_ids(output, tokenizer, progress=options.progress)
             print(f"Corpus already prepared in {output}; wrote its token-id shards ({tokens:,} tokens) "
                   f"in {time.perf_counter() - start:.0f}s.")
             return {"output_dir": str(output), "documents": manifest["documents"]}
