@@ -52,7 +52,8 @@ def assert_all_loaders_agree(folder, reference: np.ndarray) -> None:
 def test_training_ends_with_a_folder_every_loader_reads_identically(tiny_run):
     model_dir = tiny_run / "model"
     for name in ("config.json", "model.safetensors", "tokenizer.json", "modules.json", "sentence_bert_config.json",
-                 "config_sentence_transformers.json", "1_Pooling/config.json", "README.md", "declutr_training.json"):
+                 "config_sentence_transformers.json", "1_Pooling/config.json", "README.md", "declutr_training.json",
+                 "declutr_config.yaml"):
         assert (model_dir / name).is_file(), name
     reference = Encoder(tiny_run, device="cpu").encode(SENTENCES)  # the run folder resolves to its model/
     assert reference.shape == (len(SENTENCES), 32)
@@ -63,11 +64,12 @@ def test_training_ends_with_a_folder_every_loader_reads_identically(tiny_run):
     assert "site-packages" not in card
     assert "Corpus: `<data_dir>/corpus/nltk_state_union/state_union`" in card and "Optimizer steps: 4" in card
     for path in model_dir.rglob("*"):  # no local absolute path anywhere in the folder
-        if path.suffix in (".md", ".json", ".txt"):
+        if path.suffix in (".md", ".json", ".txt", ".yaml"):
             text = path.read_text()
             assert str(DATA_DIR) not in text and str(ROOT) not in text and "site-packages" not in text, path
     assert "| metric | before training | after training |" in card and "| stsb_dev |" in card
-    assert "## Full configuration" in card and "max_span_len: 128" in card
+    assert "[`declutr_config.yaml`](declutr_config.yaml)" in card and "CPU (" in card  # the config, the hardware
+    assert "max_span_len: 128" in (model_dir / "declutr_config.yaml").read_text()
 
 
 def test_export_task_from_a_checkpoint_round_trips(tiny_run, make_config, tmp_path):
@@ -79,7 +81,8 @@ def test_export_task_from_a_checkpoint_round_trips(tiny_run, make_config, tmp_pa
     np.testing.assert_allclose(reference, Encoder(tiny_run, device="cpu").encode(SENTENCES), atol=1e-5)
     assert_all_loaders_agree(target, reference)
     card = (target / "README.md").read_text()
-    assert "Optimizer steps: 4" in card and "max_span_len: 128" in card  # from the checkpoint and its run's config
+    assert "Optimizer steps: 4" in card  # from the checkpoint, the config from its run
+    assert "max_span_len: 128" in (target / "declutr_config.yaml").read_text()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exported"], "no temporary folder is left behind"
 
 
@@ -87,6 +90,8 @@ def test_export_task_of_a_run_folder_keeps_the_training_card(tiny_run, make_conf
     export.run(make_config("task=export", f"export.model={tiny_run}", f"export.output={tmp_path / 'again'}"))
     trained_card = (tiny_run / "model" / "README.md").read_text()
     assert (tmp_path / "again" / "README.md").read_text() == trained_card.replace("DeCLUTR all-MiniLM-L6-v2", "again")
+    config = (tiny_run / "model" / "declutr_config.yaml").read_text()
+    assert (tmp_path / "again" / "declutr_config.yaml").read_text() == config
 
 
 def test_truncated_checkpoint_gives_a_clear_error_and_no_output(tiny_run, make_config, tmp_path):

@@ -4,8 +4,9 @@ Layout: ``save_pretrained`` of the sentence encoder (the model without any task 
 builds, so that it and sentence-transformers load it without a missing or unexpected weight) and of the tokenizer at
 the root (``config.json``, ``model.safetensors``, tokenizer files); a masked LM's head, which further pretraining
 needs, beside it in ``mlm_head.safetensors`` (read back by :func:`~declutr.model.huggingface.load_masked_lm`); the
-sentence-transformers files (see :mod:`declutr.export.st_layout`), ``README.md`` (the model card) and
-``declutr_training.json`` (the record the card was made from).
+sentence-transformers files (see :mod:`declutr.export.st_layout`), ``README.md`` (the model card),
+``declutr_config.yaml`` (the full config of a run trained here, which the card links) and ``declutr_training.json``
+(the record the card was made from).
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ import torch
 from safetensors.torch import save_file
 from transformers import AutoModel
 
-from declutr.errors import DeclutrConfigError
-from declutr.export.model_card import portable_record, render_model_card
+from declutr.errors import DeclutrConfigError, DeclutrRunError
+from declutr.export.model_card import CONFIG_FILE, config_yaml, portable_record, render_model_card
 from declutr.export.provenance import RECORD_FILE, TrainingRecord
 from declutr.export.st_layout import st_layout
 from declutr.files.atomic import unique_sibling
@@ -79,6 +80,9 @@ def _write_folder(folder: Path, model, tokenizer, record: TrainingRecord, name: 
         (folder / relative).parent.mkdir(parents=True, exist_ok=True)
         (folder / relative).write_text(json.dumps(content, indent=2))
     (folder / "README.md").write_text(render_model_card(record, name, dim, window, license, language))
+    config = config_yaml(record)
+    if config is not None:
+        (folder / CONFIG_FILE).write_text(config)
     (folder / RECORD_FILE).write_text(record.to_json())
 
 
@@ -152,20 +156,89 @@ def _swap(tmp: Path, target: Path, overwrite: bool) -> None:
 
 
 def check_repo_id(repo_id: str) -> None:
-    """A Hub model repo id is ``<user or org>/<name>``."""
+    """A Hub model repo id is ``<user or org>/<name>``, of the characters the Hub allows (checked here, offline)."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
     parts = str(repo_id).split("/")
     if len(parts) != 2 or not all(parts):
         raise DeclutrConfigError(f"export.hub_model_id={repo_id!r} is not a Hub repo id: set it to <user or org>/<name>.")
+    try:
+        validate_repo_id(str(repo_id))
+    except HFValidationError as err:
+        raise hub_push_error(err, "", str(repo_id)) from None
 
 
 def push_to_hub(folder: str | Path, repo_id: str, private: bool = True, api=None) -> str:
     """Upload an exported ``folder`` to the Hugging Face Hub repo ``repo_id`` (created if missing, ``private`` then);
-    returns the commit's URL. Needs a token (``huggingface-cli login`` or ``HF_TOKEN``)."""
+    returns the commit's URL. Needs a token (``hf auth login`` or ``HF_TOKEN``). A Hub that cannot be reached or
+    refuses the upload ends in one :class:`~declutr.errors.DeclutrConfigError` or
+    :class:`~declutr.errors.DeclutrRunError` saying what to do (the exported folder stays)."""
     from huggingface_hub import HfApi
 
     check_repo_id(repo_id)
-    api = api or HfApi()
-    api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-    commit = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model",
-                               commit_message="Upload a DeCLUTR encoder (declutr task=export)")
+    try:
+        api = api or HfApi()
+        api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+        commit = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model",
+                                   commit_message="Upload a DeCLUTR encoder (declutr task=export)")
+    except Exception as err:  # noqa: BLE001 (told apart by hub_push_error; anything else is raised as it is)
+        failure = hub_push_error(err, folder, repo_id)
+        if failure is None:
+            raise
+        raise failure from None
     return str(getattr(commit, "commit_url", commit))
+
+
+def hub_push_error(err: Exception, folder: str | Path, repo_id: str) -> Exception | None:
+    """The one-line error for a failed upload of ``folder`` to ``repo_id``: the Hub unreachable (offline mode, no
+    network), no or a bad token, a repo id the Hub refuses, no permission on the repo. ``None`` for an error that is
+    not the Hub's (a bug, raised as it is)."""
+    from huggingface_hub import errors
+
+    later = f"The export is saved in {folder}; upload it later with `hf upload {repo_id} {folder} .`."
+    detail = " ".join(str(err).split())[:200]
+    if isinstance(err, errors.OfflineModeIsEnabled):
+        return DeclutrRunError(f"Cannot upload to the Hugging Face Hub: offline mode is on (HF_HUB_OFFLINE=1). Unset "
+                               f"HF_HUB_OFFLINE where the Hub is reachable, or set export.push_to_hub=false. {later}")
+    if isinstance(err, errors.HFValidationError):
+        return DeclutrConfigError(f"export.hub_model_id={repo_id!r} is not a valid Hub repo id ({detail}): use "
+                                  "<user or org>/<name> with letters, digits, '-', '_' and '.' only.")
+    if isinstance(err, errors.LocalTokenNotFoundError):
+        return DeclutrConfigError(f"Cannot upload to the Hugging Face Hub: no token. Log in with `hf auth login` (or "
+                                  f"set HF_TOKEN to a token with write access), then export again. {later}")
+    if isinstance(err, errors.RepositoryNotFoundError):
+        return DeclutrConfigError(f"The Hub repo {repo_id} does not exist or your token cannot see it: check "
+                                  f"export.hub_model_id and that your token (`hf auth whoami`) belongs to its owner. "
+                                  f"{later}")
+    if isinstance(err, errors.HfHubHTTPError):
+        status = getattr(getattr(err, "response", None), "status_code", None)
+        reason = " ".join(str(getattr(err, "server_message", None) or detail).split())[:200]
+        if status == 401:
+            return DeclutrConfigError(f"The Hugging Face Hub refused the upload: no valid token (401: {reason}). Log "
+                                      f"in with `hf auth login` or set HF_TOKEN to a token with write access. {later}")
+        if status == 403:
+            return DeclutrConfigError(f"The Hugging Face Hub refused the upload to {repo_id}: your token has no "
+                                      f"write permission there (403: {reason}). Use a write token of the repo's "
+                                      f"owner (`hf auth login`), or set export.hub_model_id to a repo of yours. "
+                                      f"{later}")
+        if status in (400, 409, 422):
+            return DeclutrConfigError(f"The Hugging Face Hub refused export.hub_model_id={repo_id!r} ({status}: "
+                                      f"{reason}): choose another <user or org>/<name>. {later}")
+        return DeclutrRunError(f"The Hugging Face Hub failed the upload to {repo_id} ({status}: {reason}); try again "
+                               f"later. {later}")
+    if _network_error(err):
+        return DeclutrRunError(f"Cannot reach the Hugging Face Hub ({type(err).__name__}: {detail}): check the network "
+                               f"(or proxy, HF_ENDPOINT), or set export.push_to_hub=false. {later}")
+    return None
+
+
+def _network_error(err: Exception) -> bool:
+    """A connection that failed or timed out: Python's own errors, or httpx's / requests' (which huggingface_hub
+    uses) told by their class names, so that no HTTP library has to be imported."""
+    if isinstance(err, (ConnectionError, TimeoutError)):
+        return True
+    names = {cls.__name__ for cls in type(err).__mro__}
+    return bool(names & {"TransportError", "NetworkError", "TimeoutException", "ConnectError", "ConnectTimeout",
+                         "ProxyError", "SSLError"}) or (
+        "RequestException" in names and type(err).__module__.startswith("requests"))

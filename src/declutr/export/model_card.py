@@ -1,20 +1,25 @@
-"""The exported folder's ``README.md``: what the model is, how to load it, how it was trained and scored, with the
-Hugging Face Hub's metadata (base model, license, language, model-index of the scores) and the paper's citation.
+"""The exported folder's ``README.md``: what the model is, how to load it, how it trained (steps, documents, time,
+hardware, losses) and scored, with the Hugging Face Hub's metadata (built with ``huggingface_hub.ModelCardData``:
+base model, license, languages, Hub datasets, tags, a model-index of the scores) and the paper's citation. The full
+config goes beside it, to ``declutr_config.yaml`` (:func:`config_yaml`), which the card links.
 Local paths never reach the card: a base model installed locally is named by its hub name when known, and the
-embedded config shows paths relative to the project, the data folder or the home folder."""
+config shows paths relative to the project, the data folder or the home folder."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from huggingface_hub import EvalResult, ModelCardData
 from omegaconf import OmegaConf
 
 from declutr.config.resolvers import OFFLINE_MODELS
-from declutr.export.provenance import TrainingRecord
+from declutr.export.provenance import LOSSES, TrainingRecord
 from declutr.model.huggingface import looks_local_path
 
+CONFIG_FILE = "declutr_config.yaml"  # the full config of the run, beside the card
+TAGS = ["sentence-transformers", "sentence-similarity", "feature-extraction", "declutr"]
 CITATION = """@inproceedings{giorgi-etal-2021-declutr,
     title = "{D}e{CLUTR}: Deep Contrastive Learning for Unsupervised Textual Representations",
     author = "Giorgi, John and Nitski, Osvald and Wang, Bo and Bader, Gary",
@@ -30,15 +35,53 @@ INDEXED = {"stsb_dev": ("STS-B", "validation"), "stsb_test": ("STS-B", "test")}
 
 
 def render_model_card(record: TrainingRecord, name: str, dim: int, window: int, license: str = "apache-2.0",
-                      language: str = "en") -> str:
+                      language: str | Sequence[str] = "en") -> str:
     """Markdown with Hugging Face metadata front matter, for a ``dim``-wide encoder truncating at ``window`` tokens.
-    ``name`` titles the card; the folder name ``model`` that training writes gives a title from the base model."""
+    ``name`` titles the card; the folder name ``model`` that training writes gives a title from the base model.
+    ``language``: one code, several (a list, or comma-separated)."""
     record = portable_record(record)
     title = name if name != "model" else f"DeCLUTR {hub_name(record.base_model).split('/')[-1]}"
-    sections = [_front_matter(record, title, license, language), f"# {title}\n\n{_summary(record, dim, window)}",
-                _usage(window), _training(record), _evaluation(record), _configuration(record), _versions(),
-                _citation()]
-    return "\n\n".join(s for s in sections if s) + "\n"
+    body = [f"# {title}\n\n{_summary(record, dim, window)}", _usage(window), _training(record), _losses(record),
+            _evaluation(record), _versions(), _citation()]
+    data = card_data(record, title, license, language)
+    return f"---\n{data.to_yaml()}\n---\n\n" + "\n\n".join(s for s in body if s) + "\n"
+
+
+def config_yaml(record: TrainingRecord) -> str | None:
+    """The full config of the run as YAML (local paths rewritten, see :func:`portable_record`), for ``CONFIG_FILE``;
+    ``None`` for a model not trained here."""
+    if record.config is None:
+        return None
+    return OmegaConf.to_yaml(OmegaConf.create(portable_record(record).config))
+
+
+def card_data(record: TrainingRecord, title: str, license: str = "apache-2.0",
+              language: str | Sequence[str] = "en") -> ModelCardData:
+    """The card's Hub metadata. ``base_model`` only for a hub name the encoder was trained from; ``datasets`` only for
+    a corpus read from the Hub (``data.hf_dataset`` naming a Hub dataset, not a local folder)."""
+    base = hub_name(record.base_model)
+    return ModelCardData(language=languages(language), license=license, library_name="sentence-transformers",
+                         pipeline_tag="sentence-similarity", tags=list(TAGS),
+                         base_model=base if not record.random_init and "/" in base else None,
+                         datasets=hub_datasets(record.corpus) or None, model_name=title,
+                         eval_results=_eval_results(record) or None)
+
+
+def languages(language) -> list[str]:
+    """A flat list of language codes from one code, a comma-separated string or a (nested) list of them."""
+    if isinstance(language, str):
+        return [part.strip() for part in language.split(",") if part.strip()]
+    if language is None:
+        return []
+    return [code for item in language for code in languages(item)]
+
+
+def hub_datasets(corpus: Sequence[str]) -> list[str]:
+    """The Hub datasets among a record's corpus entries (``hf:<name>/<split>``, :mod:`declutr.data.hub_dataset`):
+    names that are neither a local path nor a local folder."""
+    names = [entry[3:].rsplit("/", 1)[0] for entry in corpus if str(entry).startswith("hf:")]
+    return sorted({name for name in names if name and not name.startswith("<") and not looks_local_path(name)
+                   and not Path(name).exists()})
 
 
 def hub_name(name_or_path: str) -> str:
@@ -51,33 +94,14 @@ def hub_name(name_or_path: str) -> str:
     return OFFLINE_MODELS.get(str(path.resolve()), path.name)
 
 
-def _front_matter(record: TrainingRecord, title: str, license: str, language: str) -> str:
-    lines = ["---", f"license: {license}", f"language: [{language}]", "library_name: sentence-transformers",
-             "pipeline_tag: sentence-similarity",
-             "tags: [sentence-transformers, feature-extraction, sentence-similarity, declutr]"]
-    base = hub_name(record.base_model)
-    if not record.random_init and "/" in base:
-        lines.append(f"base_model: {base}")  # the hub only accepts hub names here
-    corpora = sorted({Path(str(f)).name for f in record.corpus})
-    if corpora:
-        lines.append(f"datasets: [{', '.join(json.dumps(c) for c in corpora)}]  # the training corpus, as named locally")
-    lines += _model_index(record, title)
-    return "\n".join([*lines, "---"])
-
-
-def _model_index(record: TrainingRecord, title: str) -> list[str]:
+def _eval_results(record: TrainingRecord) -> list[EvalResult]:
     """The Hub's model-index: the final scores this project measured (Spearman x 100)."""
     final = record.results.get("after training") or {}
-    results = [(key, value) for key, value in final.items() if key in INDEXED and value is not None]
-    if not results:
-        return []
-    lines = ["model-index:", f"- name: {json.dumps(title)}", "  results:"]
-    for key, value in results:
-        dataset, split = INDEXED[key]
-        lines += ["  - task: {type: sentence-similarity, name: Semantic Textual Similarity}",
-                  f"    dataset: {{name: {dataset}, type: mteb/stsbenchmark-sts, split: {split}}}",
-                  f"    metrics: [{{type: cosine_spearman, value: {value:.2f}, name: Spearman x 100 ({split})}}]"]
-    return lines
+    return [EvalResult(task_type="sentence-similarity", task_name="Semantic Textual Similarity",
+                       dataset_type="mteb/stsbenchmark-sts", dataset_name=INDEXED[key][0],
+                       dataset_split=INDEXED[key][1], metric_type="cosine_spearman", metric_value=round(value, 2),
+                       metric_name=f"Spearman x 100 ({INDEXED[key][1]})")
+            for key, value in final.items() if key in INDEXED and value is not None]
 
 
 def _base(record: TrainingRecord) -> str:
@@ -123,9 +147,15 @@ embeddings = Encoder("path/to/this/folder").encode(["A sentence.", "Another one.
 def _training(record: TrainingRecord) -> str:
     if record.config is None:
         return ""
+    trained = f"- Optimizer steps: {record.steps if record.steps is not None else 'not recorded'}"
+    if record.documents is not None:
+        trained += f", on {record.documents:,} documents"
+    if record.seconds is not None:
+        trained += f", in {_duration(record.seconds)}"
     lines = ["## Training", "", f"- Base model: {_base(record)}",
-             f"- Corpus: {', '.join(f'`{f}`' for f in record.corpus) or 'not recorded'}",
-             f"- Optimizer steps: {record.steps if record.steps is not None else 'not recorded'}"]
+             f"- Corpus: {', '.join(f'`{f}`' for f in record.corpus) or 'not recorded'}", trained]
+    if record.hardware:
+        lines.append(f"- Hardware: {record.hardware}")
     data, sampler = record.config.get("data", {}), record.config.get("data", {}).get("sampler", {})
     if sampler.get("window_len"):  # MLM pretraining (data/sampler=windows)
         per_doc = sampler.get("windows_per_document") or "every"
@@ -135,7 +165,33 @@ def _training(record: TrainingRecord) -> str:
         lines.append(f"- Per step and device: {data.get('batch_size')} documents x {sampler.get('num_anchors')} anchors "
                      f"x {sampler.get('num_positives')} positives, spans of {sampler.get('min_span_len')}-"
                      f"{sampler.get('max_span_len')} tokens ({sampler.get('strategy')} positives)")
+    if record.losses:
+        final = record.losses[-1]
+        lines.append("- Final losses: " + ", ".join(f"{_loss_name(m)} {final[m]:.4f}" for m in LOSSES if m in final)
+                     + f" (step {int(final['step']) + 1})")
+    lines.append(f"- Full configuration: [`{CONFIG_FILE}`]({CONFIG_FILE})")
     return "\n".join(lines)
+
+
+def _losses(record: TrainingRecord) -> str:
+    """The logged losses at up to ten evenly spaced optimizer steps."""
+    if len(record.losses) < 2:
+        return ""
+    metrics = [m for m in LOSSES if any(m in row for row in record.losses)]
+    rows = [f"| {int(row['step']) + 1} | " + " | ".join(_number(row.get(m), 4) for m in metrics) + " |"
+            for row in record.losses]
+    return "\n".join(["### Training losses", "", f"| step | {' | '.join(_loss_name(m) for m in metrics)} |",
+                      "|---" * (len(metrics) + 1) + "|", *rows])
+
+
+def _loss_name(metric: str) -> str:
+    return metric.removeprefix("train/").replace("_", " ")
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
 
 
 def _evaluation(record: TrainingRecord) -> str:
@@ -149,14 +205,8 @@ def _evaluation(record: TrainingRecord) -> str:
                       "|---" * (len(columns) + 1) + "|", *rows])
 
 
-def _number(value: float | None) -> str:
-    return "" if value is None else f"{value:.2f}"
-
-
-def _configuration(record: TrainingRecord) -> str:
-    if record.config is None:
-        return ""
-    return f"## Full configuration\n\n```yaml\n{OmegaConf.to_yaml(OmegaConf.create(record.config)).rstrip()}\n```"
+def _number(value: float | None, digits: int = 2) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
 
 
 def portable_record(record: TrainingRecord) -> TrainingRecord:
@@ -182,6 +232,8 @@ def _portable(value, roots: list[tuple[str, str]]):
         return {key: _portable(item, roots) for key, item in value.items()}
     if isinstance(value, list):
         return [_portable(item, roots) for item in value]
+    if isinstance(value, str) and value.startswith("hf:/"):  # a corpus read from a local dataset folder
+        return "hf:" + _portable(value[3:], roots)
     if not isinstance(value, str) or not value.startswith("/"):
         return value
     if (Path(value) / "config.json").is_file() and "/" in hub_name(value):
@@ -200,10 +252,10 @@ def _versions() -> str:
     found = []
     for name in names:
         try:
-            found.append(f"- {name}: {metadata.version(name)}")
+            found.append(f"{name} {metadata.version(name)}")
         except metadata.PackageNotFoundError:
             continue
-    return "## Framework versions\n\n" + "\n".join(found)
+    return "## Framework versions\n\n" + ", ".join(found)
 
 
 def _citation() -> str:
