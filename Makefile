@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_SPEC)
-	$(PY) -m pip install -q -e '.[test,sweeps,slurm,bench]'
+	$(PY) -m pip install -q -e '.[test,sweeps,slurm,bench,dashboards]'
 	touch $@
 
 install: $(VENV)/.installed

@@ -5,9 +5,9 @@ from __future__ import annotations
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.loggers import WandbLogger
 
 from declutr.data.collate import Batch
+from declutr.report.loggers import log_histograms, log_table
 from declutr.tokenizer import special_token_template
 
 TABLE_COLUMNS = ["step", "document", "anchor", "anchor tokens", "positive", "positive tokens"]
@@ -16,7 +16,8 @@ TABLE_COLUMNS = ["step", "document", "anchor", "anchor tokens", "positive", "pos
 class SpanLog(L.Callback):
     """Collects the anchor and positive lengths (tokens, special tokens excluded) of the first ``batches`` training
     batches and logs them once, after the last of those batches (or at the end of a shorter run): min / mean / max
-    as ``spans/<anchor|positive>_tokens_<min|mean|max>`` to every logger, and to W&B also the length histograms
+    as ``spans/<anchor|positive>_tokens_<min|mean|max>`` to every logger, and, where the backend takes them
+    (:mod:`declutr.report.loggers`: W&B, TensorBoard; MLflow the table only), the length histograms
     ``spans/anchor_tokens`` and ``spans/positive_tokens`` and the table ``spans/examples``: the first batch's
     first ``examples`` anchors with each of their positives, as text. Does nothing for a run without loggers.
     It works after the step, so the throughput callback (listed before it) does not time it.
@@ -75,11 +76,7 @@ class SpanLog(L.Callback):
         step = trainer.global_step
         for logger in trainer.loggers:
             logger.log_metrics(stats, step=step)
-            if isinstance(logger, WandbLogger):
-                import wandb
-
-                histograms = {f"spans/{name}_tokens": wandb.Histogram(values) for name, values in lengths.items()}
-                logger.log_metrics(histograms, step=step)
-                logger.log_table("spans/examples", columns=TABLE_COLUMNS, data=self.rows, step=step)
+            log_histograms(logger, {f"spans/{name}_tokens": values for name, values in lengths.items()}, step)
+            log_table(logger, "spans/examples", TABLE_COLUMNS, self.rows, step)
         self._done = True
         self.anchor_lengths, self.positive_lengths = [], []

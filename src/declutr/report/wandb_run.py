@@ -41,14 +41,19 @@ def wandb_defaults(cfg: DictConfig, node: DictConfig, context: dict) -> dict:
     if node.get("_target_") != WANDB_TARGET:
         return {}
     hydra = HydraConfig.get() if HydraConfig.initialized() else None
-    folder = run_folder(cfg)
-    overrides = _first_attempts_overrides(folder) if cfg.get("ckpt_path") else None
-    if overrides is None:
-        overrides = hydra.job.override_dirname if hydra else ""
     sweep = Path(hydra.sweep.dir).name if hydra and hydra.mode == RunMode.MULTIRUN else None
-    chosen = {"name": overrides or None, "group": group(context) or sweep, "job_type": cfg.get("task"),
-              "id": run_id(folder)}
+    chosen = {"name": job_name(cfg), "group": group(context) or sweep, "job_type": cfg.get("task"),
+              "id": run_id(run_folder(cfg))}
     return {key: value for key, value in chosen.items() if node.get(key) is None and value is not None}
+
+
+def job_name(cfg: DictConfig) -> str | None:
+    """A job's run name in any dashboard: its overrides (``data.sampler.num_anchors=4,seed=2``); a resumed job keeps
+    the name its first attempt had; ``None`` without overrides."""
+    overrides = _first_attempts_overrides(run_folder(cfg)) if cfg.get("ckpt_path") else None
+    if overrides is None:
+        overrides = HydraConfig.get().job.override_dirname if HydraConfig.initialized() else ""
+    return overrides or None
 
 
 def _first_attempts_overrides(folder: Path) -> str | None:

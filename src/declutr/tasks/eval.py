@@ -21,12 +21,14 @@ from declutr.encoder import Encoder
 from declutr.errors import DeclutrConfigError
 from declutr.eval.suite import EvalSuite, SuiteResult, format_table, rows, write_results
 from declutr.model.inference_precision import autocast, resolve
+from declutr.report.loggers import build_loggers, check_loggers, finish_run, log_scores, start_run
 from declutr.report.run_record import finish_wandb, wandb_tags
-from declutr.report.wandb_run import start_wandb_run, trained_context, wandb_defaults
+from declutr.report.wandb_run import trained_context
 
 
 def run(cfg: DictConfig) -> dict:
     options = cfg.eval
+    check_loggers(cfg)  # an unwritable folder or a silent tracking server fails now, not after the evaluation
     suite = EvalSuite(build(options.tasks), options.max_examples, options.seed)
     if len(suite.skipped()) == len(suite.tasks):
         raise DeclutrConfigError("Every task of eval=" + options.name + " lacks its files: "
@@ -48,7 +50,7 @@ def run(cfg: DictConfig) -> dict:
           + (f", at most {options.max_examples} examples per split" if options.max_examples else "") + ")")
     print(format_table(result))
     print(f"Results: {json_path} and {csv_path}")
-    _log_to_wandb(cfg, result, metadata)
+    _log_to_loggers(cfg, result, metadata)
     averages = result.averages()
     return {"objective": (averages.get("sts") or averages.get("transfer") or {}).get("score"),
             "scores": result.by_key(), "averages": averages, "json": str(json_path), "csv": str(csv_path)}
@@ -82,19 +84,16 @@ def _output_dir(options: DictConfig, run_dir: str) -> Path:
     return folder if model.exists() and os.access(folder, os.W_OK) else Path(run_dir)
 
 
-def _log_to_wandb(cfg: DictConfig, result, metadata: dict) -> None:
-    """With ``logger=wandb``: the results table as a W&B Table (``eval/<name>``) and every score, with the
-    averages, as a summary key of a run of job type ``eval``, in the group of the run that trained the model and
-    with its tags (plus ``eval:<name>``)."""
-    node = (cfg.get("logger") or {}).get("wandb")
-    if node is None:
-        return
+def _log_to_loggers(cfg: DictConfig, result, metadata: dict) -> None:
+    """Every score, with the averages, and the results table to each logger of ``cfg.logger``
+    (:func:`declutr.report.loggers.log_scores`: W&B summary keys and a Table; TensorBoard, MLflow and CSV metrics
+    ``eval/<score>``), in a run of job type ``eval`` that joins the group (W&B) or experiment (MLflow) of the run
+    that trained the model, with its tags plus ``eval:<name>``."""
     context = trained_context(str(cfg.eval.model))  # an evaluation of a trained model joins its run's group
-    logger = build(node, **wandb_defaults(cfg, node, context))
-    start_wandb_run(logger, [*wandb_tags(context), f"eval:{cfg.eval.name}"])
-    logger.log_table(key=f"eval/{cfg.eval.name}", columns=["task", "metric", "score"],
-                     data=[list(row) for row in rows(result)])
-    summary = {**result.by_key(), **{f"{group}_avg": average["score"] for group, average in result.averages().items()},
-               "model": metadata["model"]}
-    logger.experiment.summary.update(summary)
+    scores = {**result.by_key(), **{f"{group}_avg": average["score"] for group, average in result.averages().items()
+                                    if average["score"] is not None}}
+    for logger in build_loggers(cfg, context):
+        start_run(logger, [*wandb_tags(context), f"eval:{cfg.eval.name}"])
+        log_scores(logger, cfg.eval.name, scores, [list(row) for row in rows(result)], metadata["model"])
+        finish_run(logger)
     finish_wandb(exit_code=0)

@@ -9,7 +9,6 @@ import logging
 from pathlib import Path
 
 import lightning as L
-from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.strategies import FSDPStrategy
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
@@ -33,8 +32,8 @@ from declutr.files.run_folder import write_hydra_files
 from declutr.model.finite import check_finite_weights
 from declutr.model.huggingface import check_encoder_source, check_spans_fit_model
 from declutr.model.resume import check_resume
+from declutr.report.loggers import build_loggers, finish_run, start_run
 from declutr.report.run_record import record_run, wandb_tags
-from declutr.report.wandb_run import log_model_folder, start_wandb_run, wandb_defaults
 from declutr.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -64,13 +63,13 @@ def _train(cfg: DictConfig, context: dict) -> dict:
     callbacks = [build(c) for c in _callback_nodes(cfg)] + [DataAccounting(), interrupt, RandomState()]
     if cfg.get("log_documents"):
         callbacks.append(DocumentLog(Path(cfg.paths.output_dir) / "documents.tsv"))
-    loggers = [build(c, **wandb_defaults(cfg, c, context)) for c in (cfg.get("logger") or {}).values()]
+    loggers = build_loggers(cfg, context)  # an unwritable folder or a silent server fails here, before the model
     write_hydra_files(cfg.paths.output_dir, cfg)  # this run's config replaces a resumed one's (W&B took its name)
     trainer: L.Trainer = build(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     module = build(cfg.model, tokenizer=tokenizer, _convert_="all")
     for logger in loggers:
-        if isinstance(logger, WandbLogger) and trainer.is_global_zero:  # to find and filter runs in the dashboard
-            start_wandb_run(logger, wandb_tags(context))
+        if trainer.is_global_zero:  # to find and filter runs in the dashboard
+            start_run(logger, wandb_tags(context))
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
     before = _evaluate(module, evaluators, cfg) if trainer.is_global_zero else {}
@@ -91,12 +90,13 @@ def _train(cfg: DictConfig, context: dict) -> dict:
     after = _evaluate(module, evaluators, cfg)
     for logger in loggers:
         logger.log_metrics({f"test/{k}": v for k, v in after.items()}, step=trainer.global_step)
-    model_dir = _save_encoder(module, tokenizer, Path(cfg.paths.output_dir) / "model", cfg, trainer.global_step,
-                              {"before training": before, "after training": after})
-    for logger in loggers:
-        if isinstance(logger, WandbLogger):
-            log_model_folder(logger, model_dir, name=f"encoder-{logger.experiment.id}")  # (Lightning: model-<id>)
     throughput = next((c for c in callbacks if isinstance(c, TokenThroughput)), None)
+    record = training_record(cfg, trainer.global_step, {"before training": before, "after training": after},
+                             seconds=throughput.train_seconds if throughput else None,
+                             documents=datamodule.accounting.documents)
+    model_dir = _save_encoder(module, tokenizer, Path(cfg.paths.output_dir) / "model", record)
+    for logger in loggers:
+        finish_run(logger, model_dir)
     _print_summary(before, after, datamodule, trainer, model_dir, throughput)
     return {"objective": after.get("stsb_dev"), "before": before, "after": after, "model_dir": str(model_dir),
             "tokens_per_s": throughput.mean_tokens_per_s if throughput else None,
@@ -161,10 +161,11 @@ def _evaluate(module, evaluators: dict[str, EvalTask], cfg: DictConfig) -> dict[
     return {name: by_task[task.name] for name, task in evaluators.items()}
 
 
-def _save_encoder(module, tokenizer, target: Path, cfg: DictConfig, steps: int, results: dict) -> Path:
+def _save_encoder(module, tokenizer, target: Path, record) -> Path:
     """The trained encoder as one folder for Hugging Face, sentence-transformers and ``declutr.Encoder``, with a
-    model card (base model, corpus, steps, config, ``results``); written atomically (see ``write_export``)."""
-    return write_export(module.encoder, tokenizer, target, training_record(cfg, steps, results), overwrite=True)
+    model card made from ``record`` (:func:`declutr.export.training_record`); written atomically (see
+    ``write_export``)."""
+    return write_export(module.encoder, tokenizer, target, record, overwrite=True)
 
 
 def _print_summary(before, after, datamodule, trainer, model_dir, throughput) -> None:
