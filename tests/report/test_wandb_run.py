@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from declutr.report.run_record import wandb_tags
+from declutr.report.loggers import run_tags
 from declutr.report.wandb_run import group, run_folder, run_id
 from tests.helpers.runs import FAST, run_py
 from tests.helpers.wandb_log import config_and_history_keys, history_values, record_kinds, run_identity
@@ -24,7 +24,7 @@ def test_an_ablation_groups_by_axis_and_scale_and_tags_the_swept_setting():
     context = {"experiment": "ablation/anchors", "axis": "anchors", "scale": "miniature", "git_commit": "abc1234",
                "swept": {"data.sampler.num_anchors": "4"}}
     assert group(context) == "anchors@miniature"
-    assert wandb_tags(context) == ["experiment:ablation/anchors", "axis:anchors", "scale:miniature", "commit:abc1234",
+    assert run_tags(context) == ["experiment:ablation/anchors", "axis:anchors", "scale:miniature", "commit:abc1234",
                                    "data.sampler.num_anchors=4"]
     assert group({"experiment": "declutr_small", "axis": None}) == "declutr_small" and group({}) is None
 

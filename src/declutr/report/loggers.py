@@ -11,6 +11,7 @@ import csv
 import importlib.util
 import io
 import logging
+import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -198,7 +199,7 @@ def log_scores(logger: Logger, name: str, scores: dict[str, float], rows: list[l
 
 def finish_run(logger: Logger, model_dir: Path | None = None) -> None:
     """End a run's logging: W&B uploads the exported ``model_dir`` (with ``log_model`` on); its run stays open for
-    :func:`declutr.report.run_record.finish_wandb`, which records how the job ended. The others write out what they
+    :func:`close_wandb_run` (called by :func:`declutr.report.run_record.record_run`), which records how the job ended. The others write out what they
     hold (the metrics logged after Lightning's own ``finalize`` at the end of fit included) and mark the run
     finished."""
     if isinstance(logger, WandbLogger):
@@ -206,3 +207,23 @@ def finish_run(logger: Logger, model_dir: Path | None = None) -> None:
             log_model_folder(logger, model_dir, name=f"encoder-{logger.experiment.id}")  # (Lightning: model-<id>)
     else:
         logger.finalize("success")
+
+
+def run_tags(context: dict) -> list[str]:
+    """A run's tags (W&B tags, MLflow tags): ``experiment:<name>``, ``axis:<axis>``, ``scale:<scale>``, ``commit:<sha>``, each only when known,
+    and ``<key>=<value>`` for each setting the sweep varies (a chart of the axis groups its runs by these)."""
+    named = [f"{name}:{context[key]}" for name, key in (("experiment", "experiment"), ("axis", "axis"),
+                                                        ("scale", "scale"), ("commit", "git_commit"))
+             if context.get(key)]
+    return named + [f"{key}={value}" for key, value in (context.get("swept") or {}).items()]
+
+
+def close_wandb_run(exit_code: int, status: str | None = None) -> None:
+    """Close this job's W&B run, so the next job of a multirun starts its own (Lightning's WandbLogger would
+    otherwise log into the open one); a training run's ``status`` goes into its summary: a job that did not finish
+    shows as failed in the dashboard (non-zero ``exit_code``) and says why."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and wandb.run is not None:
+        if status is not None:
+            wandb.run.summary["status"] = status
+        wandb.finish(exit_code=exit_code)

@@ -14,7 +14,6 @@ trained again: rerunning a stopped sweep with the same command trains only the j
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from collections.abc import Callable
 
@@ -26,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from declutr.callbacks.interrupt import Interrupts
 from declutr.errors import DeclutrConfigError, DeclutrInterrupted, DeclutrNumericalError
 from declutr.report.git_commit import git_commit
+from declutr.report.loggers import close_wandb_run
 from declutr.report.results import (
     FAILED,
     INTERRUPTED,
@@ -80,7 +80,7 @@ def record_run(cfg: DictConfig, train: Callable[[DictConfig, dict], dict]) -> di
             with interrupts.ignored():
                 return _record_failure(cfg, err, time.perf_counter() - start, context)
         with interrupts.ignored():  # the model is exported: its record is written whole, Ctrl+C or not
-            finish_wandb(exit_code=0, status=OK)
+            close_wandb_run(exit_code=0, status=OK)
             if outcome:  # global rank zero
                 write_result(cfg.paths.output_dir, RunResult(
                     status=OK, before=outcome["before"], after=outcome["after"], steps=outcome["steps"],
@@ -90,7 +90,7 @@ def record_run(cfg: DictConfig, train: Callable[[DictConfig, dict], dict]) -> di
 
 
 def _record_interrupt(cfg: DictConfig, stop: DeclutrInterrupted, seconds: float, context: dict) -> None:
-    finish_wandb(exit_code=stop.exit_code, status=INTERRUPTED)
+    close_wandb_run(exit_code=stop.exit_code, status=INTERRUPTED)
     if rank_zero_only.rank == 0:
         write_result(cfg.paths.output_dir, RunResult(status=INTERRUPTED, steps=stop.step, checkpoint=stop.checkpoint,
                                                      seconds=seconds, error=f"{stop}", **context))
@@ -104,7 +104,7 @@ def _record_failure(cfg: DictConfig, err: Exception, seconds: float, context: di
     """A run that failed (``failed``) or stopped on non-finite values (``stopped_nonfinite``): recorded, then raised
     again in a single run; in a multirun the sweep goes on (its summary lists the failures)."""
     status = STOPPED_NONFINITE if isinstance(err, DeclutrNumericalError) else FAILED
-    finish_wandb(exit_code=1, status=status)
+    close_wandb_run(exit_code=1, status=status)
     multirun = _multirun()
     # A single run's configuration error leaves no folder behind (run.py removes it): nothing is written then.
     if rank_zero_only.rank == 0 and (multirun or not isinstance(err, DeclutrConfigError)):
@@ -166,23 +166,3 @@ def run_axis(cfg: DictConfig, experiment: str | None) -> str | None:
     if axis is None and experiment and experiment.startswith(ABLATION_PREFIX):
         axis = experiment.removeprefix(ABLATION_PREFIX)
     return axis
-
-
-def wandb_tags(context: dict) -> list[str]:
-    """W&B tags: ``experiment:<name>``, ``axis:<axis>``, ``scale:<scale>``, ``commit:<sha>``, each only when known,
-    and ``<key>=<value>`` for each setting the sweep varies (a chart of the axis groups its runs by these)."""
-    named = [f"{name}:{context[key]}" for name, key in (("experiment", "experiment"), ("axis", "axis"),
-                                                        ("scale", "scale"), ("commit", "git_commit"))
-             if context.get(key)]
-    return named + [f"{key}={value}" for key, value in (context.get("swept") or {}).items()]
-
-
-def finish_wandb(exit_code: int, status: str | None = None) -> None:
-    """Close this job's W&B run, so the next job of a multirun starts its own (Lightning's WandbLogger would
-    otherwise log into the open one); a training run's ``status`` goes into its summary: a job that did not finish
-    shows as failed in the dashboard (non-zero ``exit_code``) and says why."""
-    wandb = sys.modules.get("wandb")
-    if wandb is not None and wandb.run is not None:
-        if status is not None:
-            wandb.run.summary["status"] = status
-        wandb.finish(exit_code=exit_code)

@@ -21,8 +21,15 @@ from declutr.encoder import Encoder
 from declutr.errors import DeclutrConfigError
 from declutr.eval.suite import EvalSuite, SuiteResult, format_table, rows, write_results
 from declutr.model.inference_precision import autocast, resolve
-from declutr.report.loggers import build_loggers, check_loggers, finish_run, log_scores, start_run
-from declutr.report.run_record import finish_wandb, wandb_tags
+from declutr.report.loggers import (
+    build_loggers,
+    check_loggers,
+    close_wandb_run,
+    finish_run,
+    log_scores,
+    run_tags,
+    start_run,
+)
 from declutr.report.wandb_run import trained_context
 
 
@@ -93,7 +100,7 @@ def _log_to_loggers(cfg: DictConfig, result, metadata: dict) -> None:
     scores = {**result.by_key(), **{f"{group}_avg": average["score"] for group, average in result.averages().items()
                                     if average["score"] is not None}}
     for logger in build_loggers(cfg, context):
-        start_run(logger, [*wandb_tags(context), f"eval:{cfg.eval.name}"])
+        start_run(logger, [*run_tags(context), f"eval:{cfg.eval.name}"])
         log_scores(logger, cfg.eval.name, scores, [list(row) for row in rows(result)], metadata["model"])
         finish_run(logger)
-    finish_wandb(exit_code=0)
+    close_wandb_run(exit_code=0)

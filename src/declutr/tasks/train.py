@@ -32,8 +32,8 @@ from declutr.files.run_folder import write_hydra_files
 from declutr.model.finite import check_finite_weights
 from declutr.model.huggingface import check_encoder_source, check_spans_fit_model
 from declutr.model.resume import check_resume
-from declutr.report.loggers import build_loggers, finish_run, start_run
-from declutr.report.run_record import record_run, wandb_tags
+from declutr.report.loggers import build_loggers, finish_run, run_tags, start_run
+from declutr.report.run_record import record_run
 from declutr.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def _train(cfg: DictConfig, context: dict) -> dict:
     module = build(cfg.model, tokenizer=tokenizer, _convert_="all")
     for logger in loggers:
         if trainer.is_global_zero:  # to find and filter runs in the dashboard
-            start_run(logger, wandb_tags(context))
+            start_run(logger, run_tags(context))
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
     before = _evaluate(module, evaluators, cfg) if trainer.is_global_zero else {}
