@@ -1,6 +1,7 @@
 """The export folder writer and the model card, on a real tiny model (no training needed)."""
 
 import contextlib
+import importlib.metadata
 import json
 import logging
 import warnings
@@ -191,7 +192,9 @@ def test_model_card_carries_hub_metadata_a_title_the_citation_and_no_local_path(
     assert "base_model: sentence-transformers/all-MiniLM-L6-v2" in front
     assert "model-index:" in front and "value: 55.5" in front and "value: 44.1" in front and "54.0" not in front
     assert "datasets" not in front, "a local corpus folder is no Hub dataset"
-    assert "## Framework versions" in card and f"torch {torch.__version__}" in card
+    # The installed distribution's version, as the card writes it: PyPI's CUDA wheel has torch.__version__
+    # 2.13.0+cu130 for the distribution 2.13.0, so comparing with torch.__version__ failed on most users' builds.
+    assert "## Framework versions" in card and f"torch {importlib.metadata.version('torch')}" in card
     assert "@inproceedings{giorgi-etal-2021-declutr" in card
     config = config_yaml(record)
     assert "name_or_path: sentence-transformers/all-MiniLM-L6-v2" in config

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import lightning as L
 import numpy as np
+import pytest
 import torch
 
 from declutr.config.instantiate import build
@@ -70,6 +71,7 @@ def recipe(make_config, folder: Path, seed: int) -> dict[str, tuple[float, float
     return scores
 
 
+@pytest.mark.slow  # a 60-step training run: 13 s alone, minutes under load (make test runs it; make test-fast does not)
 def test_contrastive_training_learns_to_match_spans_of_unseen_documents(make_config, tmp_path):
     scores = recipe(make_config, tmp_path / "run", seed=0)
     print(" ".join(f"{name} {before:.2f} -> {after:.2f};" for name, (before, after) in scores.items()))
