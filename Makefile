@@ -33,7 +33,9 @@ reproduce: prepare  ## the paper in miniature -> docs/reproduction.md (hours on 
 lint: install  ## ruff check . (the rules are in pyproject.toml); CI runs it before the tests
 	$(VENV)/bin/ruff check .
 
-test: install  ## the whole test suite, slow tests included: what CI runs
+# pytest-randomly (the test extra) runs the tests in a new order each time and prints its seed: repeat an order with
+# PYTEST_ARGS="--randomly-seed=N", keep file order with PYTEST_ARGS="-p no:randomly".
+test: install  ## the whole test suite, slow tests included, in a random order: what CI runs
 	WANDB_MODE=$${WANDB_MODE:-offline} HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-1} $(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: install  ## the inner loop: every test not marked slow (no subprocess runs, notebooks, DDP/FSDP, compile)

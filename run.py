@@ -1,7 +1,7 @@
-"""The single entry point: ``python run.py [task=train|prepare] [group=option] [key=value ...]``."""
+"""The single entry point: ``python run.py [task=<task>] [group=option] [key=value ...]``; ``task=<task>`` picks the
+primary config ``conf/<task>.yaml`` (:mod:`declutr.config.primary`)."""
 
 import importlib
-import pkgutil
 import shutil
 import sys
 from pathlib import Path
@@ -11,17 +11,16 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 import declutr.config.resolvers  # noqa: F401  (registers ${minilm_path:} and friends)
-import declutr.tasks
 from declutr.config.keys import explain_failed_composition
+from declutr.config.primary import config_name
 from declutr.config.schema import refusal, validate
 from declutr.console import setup_console
 from declutr.errors import DeclutrConfigError, DeclutrInterrupted, DeclutrRunError
 from declutr.files.run_folder import LOCK_FILE, run_folder_lock, write_hydra_files
 
-TASKS = sorted(m.name for m in pkgutil.iter_modules(declutr.tasks.__path__))  # one module per task
+CONFIG_DIR = Path(__file__).parent / "conf"  # conf/<task>.yaml: one primary config per task
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig):
     setup_console()  # each log line once, no adverts, known-harmless warnings filtered (declutr.console)
     if cfg.get("print_config"):
@@ -46,8 +45,6 @@ def main(cfg: DictConfig):
 
 
 def _run_task(cfg: DictConfig):
-    if cfg.task not in TASKS:
-        raise DeclutrConfigError(f"task={cfg.task!r} is not a task: use one of {', '.join(TASKS)}.")
     if cfg.task != "train":  # task=train validates first thing itself, so a sweep records a bad job and goes on
         validate(cfg)
     return importlib.import_module(f"declutr.tasks.{cfg.task}").run(cfg)
@@ -62,12 +59,15 @@ def _remove_empty_run_folder(folder: Path) -> None:
 
 if __name__ == "__main__":
     try:
-        main()
+        task = config_name(sys.argv[1:], CONFIG_DIR)  # an unknown task stops here, before Hydra makes a run folder
+    except DeclutrConfigError as err:
+        raise SystemExit(f"Configuration error: {err}") from None
+    try:
+        hydra.main(version_base="1.3", config_path="conf", config_name=task)(main)()
     except SystemExit as stop:
         # Hydra exits with 1 after printing why it could not compose the config (run.py's own errors exit with their
         # message): a key the config does not have gets its nearest valid keys, as the last word.
-        unknown = explain_failed_composition(sys.argv[1:], Path(__file__).parent / "conf", "config") \
-            if stop.code == 1 else []
+        unknown = explain_failed_composition(sys.argv[1:], CONFIG_DIR, task) if stop.code == 1 else []
         if unknown:
             raise SystemExit(f"Configuration error: {refusal(unknown)}") from None
         raise

@@ -6,8 +6,9 @@
 Ours: ``DeCLUTRModule`` under a Lightning Trainer, contrastive only (``model.mlm_weight=0``) with one
 positive per anchor (``data.sampler.num_positives=1``), on real collated batches of the corpus (default 16
 documents x 2 anchors = 32 pairs per step, spans 32-128). Theirs: ``SentenceTransformerTrainer`` with
-``MultipleNegativesRankingLoss`` (scale 20 = our temperature 0.05; where the installed version has
-``directions``, all four, so each embedding meets the 2n-2 negatives of our NT-Xent) on the same encoder
+``MultipleNegativesRankingLoss`` (scale = 1 / our ``model.loss.temperature``: 20 at 0.05; for our NT-Xent, where the
+installed version has ``directions``, all four, so each embedding meets the same 2n-2 negatives; for
+``model/loss=ntxent_one_way`` its default one direction, the same as ours) on the same encoder
 (our initial weights, mean pooling), the same anchor/positive texts (our spans decoded), the same batch size,
 window (our longest span), learning rate, clipping and precision.
 
@@ -81,9 +82,12 @@ class TheirStepTimer:
         return Callback()
 
 
-def their_loss(model):
-    """MultipleNegativesRankingLoss that also counts the non-padding tokens of what it is given."""
+def their_loss(model, ours):
+    """MultipleNegativesRankingLoss computing what our loss ``ours`` computes, which also counts the non-padding tokens
+    of what it is given; and whether it runs in all four directions (our NT-Xent's) rather than one."""
     from sentence_transformers.losses import MultipleNegativesRankingLoss
+
+    from declutr.model.losses import NTXentLoss
 
     class CountingLoss(MultipleNegativesRankingLoss):
         def __init__(self, model, **kwargs) -> None:
@@ -94,9 +98,10 @@ def their_loss(model):
             self.counts += [features["attention_mask"].sum() for features in sentence_features]
             return super().forward(sentence_features, labels)
 
-    symmetric = "directions" in inspect.signature(MultipleNegativesRankingLoss.__init__).parameters
+    symmetric = isinstance(ours, NTXentLoss) and \
+        "directions" in inspect.signature(MultipleNegativesRankingLoss.__init__).parameters
     kwargs = {"directions": ("query_to_doc", "query_to_query", "doc_to_query", "doc_to_doc")} if symmetric else {}
-    return CountingLoss(model, scale=20.0, **kwargs), symmetric
+    return CountingLoss(model, scale=1.0 / ours.temperature, **kwargs), symmetric
 
 
 def their_model(module, tokenizer, window: int, device: str, folder: str):
@@ -150,11 +155,12 @@ def main() -> None:
     torch.manual_seed(0)
     module = build(cfg.model, tokenizer=tokenizer, _convert_="all")
     st_model = their_model(module, tokenizer, window, args.device, f"{scratch.name}/st")
-    loss, symmetric = their_loss(st_model)
+    loss, symmetric = their_loss(st_model, module.loss)
     size = len(pairs[0][0])
     print(f"{command_line()}\n{machine()}\n{size} pairs per step, window {window} tokens, precision {args.precision}, "
           f"{args.rounds} rounds of {args.steps} steps (+1 warm-up round); overrides: {' '.join(overrides)}\n"
-          f"theirs: MultipleNegativesRankingLoss, {'all four directions' if symmetric else 'query_to_doc only'}\n",
+          f"ours: {module.loss.name} (temperature {module.loss.temperature}); theirs: MultipleNegativesRankingLoss "
+          f"(scale {1.0 / module.loss.temperature:g}), {'all four directions' if symmetric else 'query_to_doc only'}\n",
           flush=True)
 
     def ours(round_batches: list[dict]) -> tuple[list[float], list[int]]:

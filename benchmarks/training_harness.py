@@ -55,7 +55,7 @@ def compose_config(overrides: list[str], output_dir: str) -> DictConfig:
     """The config ``run.py`` would run for these overrides, writing (if at all) into ``output_dir``."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose("config", overrides=[*overrides, f"paths.output_dir={output_dir}"])
+        return compose("train", overrides=[*overrides, f"paths.output_dir={output_dir}"])
 
 
 def collect_batches(datamodule: DeCLUTRDataModule, count: int) -> list[dict]:

@@ -24,6 +24,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def pytest_configure(config):
+    """pytest-randomly shuffles the order only: its reseeding of random and numpy with the run's seed as each test
+    starts would override :func:`seeded_rngs`, so a test's numbers would change with the order's seed."""
+    if hasattr(config.option, "randomly_reset_seed"):  # (absent under -p no:randomly)
+        config.option.randomly_reset_seed = False
+
+
 @pytest.fixture(autouse=True)
 def seeded_rngs():
     """Every test starts from the same global RNG state (random, numpy, torch), whatever ran before it."""

@@ -38,3 +38,30 @@ def test_a_mistyped_key_ends_in_the_nearest_valid_key_before_anything_loads(tmp_
         "  - data.sampler.num_anchor is not a setting: did you mean data.sampler.num_anchors? ")
     assert "Seed set" not in result.stdout + result.stderr, "refused before the run began"
     assert not (tmp_path / "run").exists()
+
+
+def test_a_task_composes_its_own_config_and_its_help_page():
+    job = run_py("task=embed", "--cfg", "job")
+    assert job.returncode == 0, job.stderr[-2000:]
+    assert re.findall(r"^(\w+):", job.stdout, flags=re.M) == ["task", "seed", "print_config", "paths", "embed"]
+    assert job.stdout.startswith("task: embed\n")
+    page = run_py("task=eval", "--help")  # task=eval's config has no trainer: the training settings show no value
+    assert page.returncode == 0, page.stderr[-2000:]
+    assert "the schedule's length [-]" in page.stdout and "eval: all, quick, sts, stsb, transfer" in page.stdout
+
+
+def test_a_sweep_over_tasks_is_a_configuration_error_leaving_no_sweep_folder(tmp_path):
+    result = run_py("-m", "task=train,eval", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "Configuration error: task=train,eval: one task per command" in result.stderr
+    assert not (tmp_path / "sweep").exists()
+
+
+def test_tab_completion_offers_the_keys_of_the_task_on_the_line(monkeypatch):
+    """Hydra's completion query reads the line being typed from COMP_LINE: its task picks the config completed."""
+    monkeypatch.setenv("COMP_LINE", "python run.py task=eval eval.max")
+    result = run_py("--shell-completion", "query=bash")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["eval.max_examples="]
+    monkeypatch.setenv("COMP_LINE", "python run.py data.sampler.num_a")  # no task: train's
+    assert run_py("--shell-completion", "query=bash").stdout.split() == ["data.sampler.num_anchors="]

@@ -2,9 +2,11 @@
 
 import copy
 
+import pytest
 import torch
 
-from declutr.tokenizer import pad, special_token_template, tokenize_document, tokenizer_identity
+from declutr.errors import DeclutrConfigError
+from declutr.tokenizer import load_tokenizer, pad, special_token_template, tokenize_document, tokenizer_identity
 
 
 def test_the_template_is_what_the_tokenizer_puts_around_a_text(tokenizer):
@@ -37,3 +39,10 @@ def test_identity_depends_on_the_vocabulary_not_on_where_the_tokenizer_lives(tok
     grown.add_tokens(["declutrnewtoken"])
     assert tokenizer_identity(grown)["vocab_sha256"] != identity["vocab_sha256"]
     assert tokenizer_identity(grown)["vocab_size"] == identity["vocab_size"] + 1
+
+
+def test_a_folder_without_tokenizer_files_is_refused_naming_the_setting(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(DeclutrConfigError, match=r"model.encoder.name_or_path=.* holds no tokenizer .*config.json.*"
+                                                 r"task=tokenizer"):
+        load_tokenizer(tmp_path, setting="model.encoder.name_or_path")

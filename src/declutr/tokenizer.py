@@ -6,15 +6,30 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 from transformers import AutoTokenizer
 
+from declutr.errors import DeclutrConfigError
 
-def load_tokenizer(name_or_path: str, trust_remote_code: bool = False):
-    """A fast tokenizer for any HF model name or local folder."""
-    return AutoTokenizer.from_pretrained(str(name_or_path), trust_remote_code=trust_remote_code)
+
+def load_tokenizer(name_or_path: str, trust_remote_code: bool = False, setting: str | None = None):
+    """A fast tokenizer for any HF model name or local folder. A local folder without a tokenizer's files raises
+    :class:`DeclutrConfigError` naming the ``setting`` that gave the folder, if any."""
+    try:
+        return AutoTokenizer.from_pretrained(str(name_or_path), trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as err:
+        folder = Path(str(name_or_path)).expanduser()
+        if not folder.is_dir():
+            raise  # a hub name or a missing path: the loader's own message says which
+        files = ", ".join(sorted(p.name for p in folder.iterdir())[:8]) or "nothing"
+        raise DeclutrConfigError(
+            f"{f'{setting}=' if setting else ''}{name_or_path} holds no tokenizer that loads ({type(err).__name__}: "
+            f"{' '.join(str(err).split())[:200]}); it has {files}. A model folder needs its tokenizer's files "
+            "(tokenizer.json, or vocab.txt / vocab.json) beside config.json, as save_pretrained writes them; a "
+            "vocabulary made for a corpus comes from `python run.py task=tokenizer`.") from None
 
 
 def tokenize_document(tokenizer, text: str) -> list[int]:

@@ -11,10 +11,10 @@ from lightning.pytorch.loggers import CSVLogger
 
 from declutr.callbacks.span_log import TABLE_COLUMNS, SpanLog
 from declutr.config.instantiate import build
-from declutr.report.git_commit import git_commit
+from declutr.runs.git_commit import git_commit
 from declutr.tasks.train import run
 from tests.helpers.runs import FAST
-from tests.helpers.wandb_log import history_values, run_tags
+from tests.helpers.wandb_log import finished_run_file, history_values, run_tags
 
 SMALL = [*FAST, "trainer.max_steps=4", "evaluate.enabled=false", "data.num_workers=0", "callbacks.span_log.batches=3",
          "callbacks.stsb_dev.every_n_steps=100", "log_documents=false"]
@@ -67,7 +67,7 @@ def test_wandb_run_holds_histograms_span_texts_scalars_and_tags(make_config):
                       "logger.wandb.tags=[mine]", "data.sampler.strategy=subsumed")
     run(cfg)
     run_dir = Path(cfg.paths.output_dir)
-    (run_file,) = (run_dir / "wandb").glob("offline-run-*/run-*.wandb")
+    run_file = finished_run_file(run_dir)
     tags = run_tags(run_file)
     assert {"mine", "experiment:scale/smoke", "axis:anchors"} <= tags
     commit = git_commit()  # the sha, when the code is a git checkout (``-dirty`` may change as files are edited)

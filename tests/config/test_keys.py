@@ -8,6 +8,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from declutr.config.keys import explain_failed_composition, parameters, unknown_keys
+from declutr.config.primary import config_name
 from declutr.config.schema import violations
 from tests.helpers.configs import compose_hydra
 from tests.helpers.paths import ROOT
@@ -26,14 +27,20 @@ from tests.helpers.paths import ROOT
                                          "model.optimizer.weight_decay? (model.optimizer.weight_decy=0.1 would be "
                                          "passed to torch.optim.AdamW"),
     ("+trainer.max_step=3", "trainer.max_step is not a setting: did you mean trainer.max_steps?"),
-    ("+eval.protocol.kfolds=3", "eval.protocol.kfolds is not a setting: did you mean eval.protocol.kfold?"),
+    ("+model.temperature=0.1", "model.temperature is not a setting any more: it moved to model.loss.temperature "
+                               "(model.temperature=0.1 would be passed to declutr.model.module.DeCLUTRModule, which "
+                               "takes no temperature: use the key suggested, or remove it)."),
+    ("+model.loss.scale=20", "model.loss.scale is not a setting (model.loss.scale=20 would be passed to "
+                             "declutr.model.losses.NTXentLoss, which takes no scale: remove it; "
+                             "declutr.model.losses.NTXentLoss takes temperature)."),
+    ("task=eval +eval.protocol.kfolds=3", "eval.protocol.kfolds is not a setting: did you mean eval.protocol.kfold?"),
     ("+data.sampler.zzz=1", "data.sampler.zzz is not a setting (data.sampler.zzz=1 would be passed to "
                             "declutr.data.spans.SpanSampler, which takes no zzz: remove it; "
                             "declutr.data.spans.SpanSampler takes max_span_len, min_span_len, num_anchors, "
                             "num_positives, strategy)."),
 ])
 def test_an_added_key_that_its_node_does_not_take_is_refused_with_the_nearest_keys(override, line):
-    found = violations(compose_hydra(override))
+    found = violations(compose_hydra(*override.split()))
     assert len(found) == 1 and found[0].startswith(line), found
 
 
@@ -56,7 +63,7 @@ def test_parameters_are_the_keywords_of_the_target_and_none_for_kwargs():
 
 
 def explain(*argv: str) -> list[str]:
-    return explain_failed_composition(list(argv), ROOT / "conf", "config")
+    return explain_failed_composition(list(argv), ROOT / "conf", config_name(list(argv), ROOT / "conf"))
 
 
 @pytest.mark.parametrize("argv, lines", [
@@ -71,9 +78,20 @@ def explain(*argv: str) -> list[str]:
     (["data/sampler=windows", "data.sampler.window_le=3"], ["data.sampler.window_le is not a setting: did you "
                                                             "mean data.sampler.window_len? (from "
                                                             "data.sampler.window_le=3)"]),
-    (["--cfg", "job", "sed=3", "model.temprature=0.1"], ["sed is not a setting: did you mean seed? (from sed=3)",
-                                                         "model.temprature is not a setting: did you mean "
-                                                         "model.temperature? (from model.temprature=0.1)"]),
+    (["--cfg", "job", "sed=3", "model.loss.temprature=0.1"], ["sed is not a setting: did you mean seed? (from sed=3)",
+                                                              "model.loss.temprature is not a setting: did you mean "
+                                                              "model.loss.temperature? (from "
+                                                              "model.loss.temprature=0.1)"]),
+    # a setting that moved: its new path
+    (["model.temperature=0.1"], ["model.temperature is not a setting any more: it moved to model.loss.temperature "
+                                 "(from model.temperature=0.1)"]),
+    # each task's config has only its own sections: another task's is named with the tasks that have it
+    (["task=eval", "eval.max_exampls=3"], ["eval.max_exampls is not a setting: did you mean eval.max_examples? "
+                                           "(from eval.max_exampls=3)"]),
+    (["task=eval", "data.batch_size=3"], ["data.batch_size is not a setting of task=eval: data is a section of "
+                                          "task=train (from data.batch_size=3)"]),
+    (["sweep_dir=multirun/x"], ["sweep_dir is not a setting of task=train: sweep_dir is a section of task=report "
+                                "(from sweep_dir=multirun/x)"]),
     # Hydra's "+" advice is right for a parameter that conf/ does not set
     (["trainer.val_check_interval=0.5"], ["trainer.val_check_interval is not in the config, but "
                                           "lightning.pytorch.Trainer takes val_check_interval: add it with "

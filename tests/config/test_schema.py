@@ -14,40 +14,23 @@ import re
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import OmegaConf, open_dict
 
 from declutr.config.keys import entries
-from declutr.config.schema import SCHEMA, Setting, log_cautions, validate, violations
+from declutr.config.primary import TASKS
+from declutr.config.schema import SCHEMA, Setting, check_arguments, log_cautions, validate, violations
 from declutr.errors import DeclutrConfigError
-from tests.helpers.configs import compose_hydra
+from tests.helpers.configs import compose_hydra, config_holding
 from tests.helpers.paths import ROOT
 from tests.helpers.runs import FAST, run_py
 
 CONF = ROOT / "conf"
-# Overrides under which each setting is part of the composed config (most are there by default).
-PRESENT_WITH = {"data.sampler.window_len": ["data/sampler=windows"],
-                "data.sampler.windows_per_document": ["data/sampler=windows"],
-                "eval.protocol.kfold": ["eval=quick"], "eval.protocol.max_iter": ["eval=quick"],
-                "eval.protocol.n_jobs": ["eval=quick"], "trainer.num_nodes": ["trainer=ddp_cpu"],
-                "reproduce.lr_steps": ["task=reproduce"], "reproduce.parallel": ["task=reproduce"],
-                "model.optimizer.betas": ["+model.optimizer.betas=[0.9,0.999]"]}  # torch's default, not set in conf/
-CONFIGS: dict[tuple, DictConfig] = {}
 # Every option of every group (the neutral model/trainer bases and Hydra's own groups aside).
 OPTIONS = [(f"{path.parent.relative_to(CONF).as_posix()}={path.stem}",) for path in sorted(CONF.rglob("*.yaml"))
            if path.parent != CONF and path.parts[len(CONF.parts)] not in ("hydra", "experiment")
            and path.parent.name != "common" and path.stem != "default"]
 OPTIONS += [(f"experiment={path.relative_to(CONF / 'experiment').with_suffix('').as_posix()}",)
             for path in sorted((CONF / "experiment").rglob("*.yaml"))]
-
-
-def composed(setting: Setting) -> DictConfig:
-    overrides = tuple(PRESENT_WITH.get(setting.key, []))
-    if overrides not in CONFIGS:
-        cfg = compose_hydra(*overrides)
-        with open_dict(cfg):
-            del cfg["hydra"]
-        CONFIGS[overrides] = cfg
-    return CONFIGS[overrides].copy()
 
 
 def bad_values(setting: Setting, good_item=None) -> st.SearchStrategy:
@@ -83,7 +66,7 @@ def bad_items(setting: Setting) -> st.SearchStrategy:
 
 @pytest.mark.parametrize("setting", SCHEMA, ids=[s.key for s in SCHEMA])
 def test_every_setting_is_in_its_config_and_its_shipped_value_is_allowed(setting):
-    cfg = composed(setting)
+    cfg = config_holding(setting.key)
     assert OmegaConf.select(cfg, setting.key, default="absent") != "absent", f"{setting.key} is not in conf/"
     assert setting.problem(OmegaConf.select(cfg, setting.key)) is None
 
@@ -92,7 +75,7 @@ def test_every_setting_is_in_its_config_and_its_shipped_value_is_allowed(setting
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_every_out_of_range_value_is_refused_naming_its_own_key(setting, data):
-    cfg = composed(setting)
+    cfg = config_holding(setting.key)
     value = data.draw(bad_values(setting, OmegaConf.select(cfg, setting.key)[0] if setting.each else None))
     OmegaConf.update(cfg, setting.key, value, force_add=True)
     with pytest.raises(DeclutrConfigError) as error:
@@ -115,9 +98,10 @@ def test_an_infinite_or_nan_number_outside_the_settings_is_refused(override, key
 
 
 def test_every_violation_is_reported_together():
-    cfg = compose_hydra("model.temperature=-0.05", "data.batch_size=0", "data.mlm_probability=1.5")
+    cfg = compose_hydra("model.loss.temperature=-0.05", "data.batch_size=0", "data.mlm_probability=1.5")
     found = violations(cfg)
-    assert [line.split("=")[0] for line in found] == ["data.batch_size", "data.mlm_probability", "model.temperature"]
+    assert [line.split("=")[0] for line in found] == ["data.batch_size", "data.mlm_probability",
+                                                      "model.loss.temperature"]
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -138,6 +122,28 @@ def test_every_violation_is_reported_together():
 def test_rules_between_settings(overrides, message):
     with pytest.raises(DeclutrConfigError, match=message):
         validate(compose_hydra(*overrides))
+
+
+@pytest.mark.parametrize("values", [
+    {"eval.protocol.kfold": 1, "eval.protocol.n_jobs": 0},  # two ranges
+    {"eval.protocol.c_values": [1.0, math.inf]},  # an item of a list
+    {"data.sampler.min_span_len": 40, "data.sampler.max_span_len": 30},  # a rule between settings
+    {"model.contrastive_weight": 0, "model.mlm_weight": 0},
+])
+def test_arguments_of_a_class_built_in_python_are_refused_as_run_py_refuses_the_settings(values):
+    cfg = config_holding(next(iter(values)))
+    for key, value in values.items():
+        OmegaConf.update(cfg, key, value)
+    with pytest.raises(DeclutrConfigError) as from_config:
+        validate(cfg)
+    with pytest.raises(DeclutrConfigError) as from_python:
+        check_arguments(values)
+    assert str(from_python.value) == str(from_config.value)
+
+
+def test_arguments_within_the_schema_pass():
+    check_arguments({"eval.protocol.kfold": 2, "eval.protocol.c_values": (0.5, 2), "eval.protocol.n_jobs": None,
+                     "data.sampler.min_span_len": 30, "data.sampler.max_span_len": 30})
 
 
 @pytest.mark.parametrize("overrides, negatives", [
@@ -170,8 +176,9 @@ def test_every_shipped_option_passes_and_every_numeric_setting_has_a_schema_entr
     schema entry fails here. Interpolations are left out: their source is checked; so is Hydra's own node."""
     covered = {setting.key for setting in SCHEMA}
     missing = set()
-    for overrides in [(), *OPTIONS]:
-        cfg = compose_hydra(*overrides)
+    for overrides in [(), *((f"task={task}",) for task in TASKS), *OPTIONS]:
+        group = overrides[0].split("=")[0].split("/")[0] if overrides else None
+        cfg = compose_hydra(*((f"task={group}",) if group in TASKS else ()), *overrides)  # eval=quick: task=eval's
         with open_dict(cfg):
             del cfg["hydra"]
         assert violations(cfg) == [], overrides
@@ -185,12 +192,13 @@ def test_every_shipped_option_passes_and_every_numeric_setting_has_a_schema_entr
 
 @pytest.mark.slow
 @pytest.mark.parametrize("task, overrides", [
-    ("train", ["model.temperature=-0.05", "data.batch_size=0"]),
+    ("train", ["model.loss.temperature=-0.05", "data.batch_size=0"]),
     ("eval", ["eval.batch_size=0"]),
     ("prepare", ["prepare.shard_size=-3"]),
 ])
 def test_run_py_refuses_out_of_range_settings_cleanly(tmp_path, task, overrides):
-    result = run_py(*FAST, f"task={task}", *overrides, f"hydra.run.dir={tmp_path / 'run'}")
+    fast = FAST if task == "train" else [o for o in FAST if o.startswith("paths.")]  # each task's config has its keys
+    result = run_py(*fast, f"task={task}", *overrides, f"hydra.run.dir={tmp_path / 'run'}")
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "Configuration error" in result.stderr and all(o.split("=")[0] in result.stderr for o in overrides)
     assert not (tmp_path / "run").exists(), "nothing is written for a config that cannot run"

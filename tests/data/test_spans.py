@@ -94,18 +94,21 @@ def test_beta_length_means_match_the_paper():
     assert min(anchors) >= 32 and max(anchors) <= 512
 
 
-@pytest.mark.parametrize(
-    "kwargs, message",
-    [
-        (dict(min_span_len=600, max_span_len=512), "min_span_len=600"),
-        (dict(min_span_len=0), "min_span_len=0"),
-        (dict(strategy="nearby"), "strategy='nearby'"),
-        (dict(num_anchors=0), "num_anchors=0"),
-    ],
-)
-def test_invalid_settings_name_the_key(kwargs, message):
-    with pytest.raises(DeclutrConfigError, match=message):
-        SpanSampler(**kwargs)
+# Spans of one 474-token document (seed [7, 1, 474], A=2, P=2, 8..32 tokens), recorded before the strategies became
+# functions: the same draws in the same order give these exact spans, so a run's data cannot change unnoticed.
+PINNED_ANCHORS = [(67, 95), (161, 187)]
+PINNED_POSITIVES = {
+    "overlap": [[(73, 86), (63, 80)], [(181, 202), (175, 196)]],
+    "adjacent": [[(54, 67), (50, 67)], [(187, 208), (187, 208)]],
+    "subsumed": [[(74, 86), (70, 86)], [(169, 186), (167, 185)]],
+}
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_a_fixed_seed_gives_the_recorded_spans(strategy):
+    sample = SpanSampler(2, 2, 8, 32, strategy).sample(474, np.random.default_rng([7, 1, 474]))
+    assert sample.anchors == PINNED_ANCHORS
+    assert sample.positives == PINNED_POSITIVES[strategy]
 
 
 @pytest.mark.parametrize("min_len, max_len", [(32, 128), (32, 512), (8, 64)])
@@ -127,3 +130,13 @@ def test_subsumed_positives_are_drawn_over_the_anchor_length_so_few_equal_their_
                     ratios.append((positive[1] - positive[0] - min_len) / (anchor[1] - anchor[0] - min_len))
     assert identical / total < 0.01, identical / total
     assert 0.30 < np.mean(ratios) < 0.36  # the mean of Beta(2, 4) is 1/3 (int() rounds down a little)
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    ({"num_anchors": 0}, r"data.sampler.num_anchors=0: too small"),
+    ({"min_span_len": 600}, r"data.sampler.min_span_len=600 is above data.sampler.max_span_len=512"),
+    ({"strategy": "nearby"}, r"data.sampler.strategy='nearby': not a known choice; allowed: one of overlap"),
+])
+def test_a_sampler_built_in_python_gets_the_schemas_refusal(arguments, message):
+    with pytest.raises(DeclutrConfigError, match=message):
+        SpanSampler(**arguments)

@@ -44,10 +44,6 @@ def test_a_subset_of_windows_differs_by_seed_and_repeats_with_it():
     assert draws[0] == draws[2] and draws[0] != draws[1]
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"window_len": 0}, "data.sampler.window_len=0"),
-    ({"window_len": 8, "windows_per_document": 0}, "data.sampler.windows_per_document=0"),
-])
-def test_bad_settings_name_the_key(kwargs, message):
-    with pytest.raises(DeclutrConfigError, match=message):
-        WindowSampler(**kwargs)
+def test_a_window_sampler_built_in_python_gets_the_schemas_refusal():
+    with pytest.raises(DeclutrConfigError, match=r"data.sampler.windows_per_document=0: too small"):
+        WindowSampler(window_len=8, windows_per_document=0)

@@ -1,5 +1,5 @@
-"""Fault injection for real runs: a callback a ``run.py`` subprocess loads by its dotted path, and signals sent to a
-run's whole process group, as a terminal's Ctrl+C or a scheduler's SIGTERM reach it."""
+"""Fault injection for real runs: a callback and an evaluation task a ``run.py`` subprocess loads by its dotted path,
+and signals sent to a run's whole process group, as a terminal's Ctrl+C or a scheduler's SIGTERM reach it."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import lightning as L
 
+from declutr.eval.task import EvalTask, Score
 from tests.helpers.paths import ROOT
 
 
@@ -26,6 +27,24 @@ class SlowStopSave(L.Callback):
         if trainer.received_sigterm:
             self.marker.touch()
             time.sleep(self.seconds)
+
+
+class SlowEvaluation(EvalTask):
+    """An evaluation that touches ``marker``, then takes ``seconds``: a run is then surely scoring its model before
+    training (``evaluate.tasks``), whatever the machine's speed."""
+
+    group, fix = "sts", "nothing to fix: a test's task"
+
+    def __init__(self, marker: str, seconds: float = 30.0, name: str = "slow") -> None:
+        self.marker, self.seconds, self.name = Path(marker), seconds, name
+
+    def files(self) -> list[Path]:
+        return []
+
+    def evaluate(self, embed, max_examples=None, seed=1111) -> list[Score]:
+        self.marker.touch()
+        time.sleep(self.seconds)
+        return [Score(self.name, "spearman", 0.0, self.group)]
 
 
 def start_run(*args: str, cwd: Path = ROOT) -> subprocess.Popen:

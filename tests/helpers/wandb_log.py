@@ -12,10 +12,21 @@ import struct
 from collections.abc import Iterator
 from pathlib import Path
 
+import wandb
 from wandb.proto import wandb_internal_pb2
 
 BLOCK = 32768
 HEADER = 7
+
+
+def finished_run_file(run_dir: Path) -> Path:
+    """The run file (``wandb/offline-run-*/run-*.wandb``) of the run in ``run_dir``, complete. ``wandb.finish()`` only
+    tells W&B's service process that the run ended; the service writes the rest of the file and closes it afterwards,
+    so a file read right after a run in this process can lack records (on a loaded CPU the span-log test found no run
+    record, so no tags). ``wandb.teardown()`` waits for the service to exit; the next run starts a new one."""
+    wandb.teardown()
+    (path,) = (Path(run_dir) / "wandb").glob("offline-run-*/run-*.wandb")
+    return path
 
 
 def records(path: Path) -> Iterator[wandb_internal_pb2.Record]:

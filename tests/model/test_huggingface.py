@@ -6,7 +6,7 @@ import torch
 from declutr.config.resolvers import _minilm_path
 from declutr.errors import DeclutrConfigError
 from declutr.export import TrainingRecord, write_export
-from declutr.model.huggingface import encoder_config, load_masked_lm, mlm_head, model_max_tokens
+from declutr.model.huggingface import check_vocabulary_fits, encoder_config, load_masked_lm, mlm_head, model_max_tokens
 from tests.helpers.model import TINY
 
 SMALL = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 128}
@@ -94,3 +94,10 @@ def test_an_export_resumes_pretraining_with_its_trained_mlm_head(tokenizer, tmp_
         assert torch.equal(reloaded.state_dict()[name], tensor), name
     reloaded_decoder = reloaded.cls.predictions.decoder.weight
     assert (reloaded_decoder is reloaded.bert.embeddings.word_embeddings.weight) == tied
+
+
+def test_a_tokenizer_larger_than_the_models_vocabulary_is_refused_with_the_fix(tokenizer):
+    encoder = {"name_or_path": _minilm_path(), "random_init": True, "config_overrides": {**SMALL, "vocab_size": 8192}}
+    with pytest.raises(DeclutrConfigError, match=r"30,522 tokens.*vocab_size=8,192.*config_overrides.vocab_size=30522"):
+        check_vocabulary_fits(tokenizer, encoder)
+    check_vocabulary_fits(tokenizer, {**encoder, "config_overrides": SMALL})  # the model's own vocabulary

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from declutr.errors import DeclutrConfigError
 from declutr.model.optimizers import ReferenceAdamW
 
 
@@ -33,5 +34,17 @@ def test_with_bias_correction_it_is_adam_and_decay_is_decoupled():
 
 
 def test_bad_settings_are_refused():
-    with pytest.raises(ValueError, match="lr > 0"):
+    with pytest.raises(DeclutrConfigError, match="lr > 0"):
         ReferenceAdamW([torch.nn.Parameter(torch.ones(1))], lr=0)
+
+
+def test_the_default_nodes_foreach_and_fused_are_taken_when_off_and_refused_when_on():
+    """conf/model/default.yaml passes foreach and fused to whichever optimizer model.optimizer._target_ names."""
+    for off in (None, False):
+        p = torch.nn.Parameter(torch.tensor([1.0]))
+        p.grad = torch.tensor([1.0])
+        ReferenceAdamW([p], lr=0.1, foreach=off, fused=off).step()
+        assert p.item() < 1.0
+    for name in ("foreach", "fused"):
+        with pytest.raises(DeclutrConfigError, match=f"model.optimizer.{name}=true.*model.optimizer.{name}=null"):
+            ReferenceAdamW([torch.nn.Parameter(torch.ones(1))], **{name: True})

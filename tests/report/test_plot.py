@@ -36,7 +36,8 @@ def test_categorical_model_setting_puts_each_baseline_at_its_model(tmp_path):
 
 def test_a_random_search_is_drawn_as_points(tmp_path):
     for job in range(MAX_LINES + 3):
-        add_job(tmp_path, str(job), [f"model.temperature={0.02 + job / 100}", f"model.optimizer.lr={1e-5 * (job + 1)}"],
+        add_job(tmp_path, str(job),
+                [f"model.loss.temperature={0.02 + job / 100}", f"model.optimizer.lr={1e-5 * (job + 1)}"],
                 after={"stsb_dev": 80.0 + job})
-    keys = ["model.temperature", "model.optimizer.lr"]
+    keys = ["model.loss.temperature", "model.optimizer.lr"]
     image(plot_setting(find_runs(tmp_path), keys[1], keys, ["stsb_dev"], tmp_path / "lr.png", "search"))

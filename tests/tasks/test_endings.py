@@ -3,7 +3,6 @@
 trains again; Ctrl+C inside a sweep records the job and stops the sweep."""
 
 import signal
-import time
 
 import pytest
 
@@ -81,9 +80,10 @@ def test_ctrl_c_in_a_sweep_records_the_job_and_stops_the_sweep(tmp_path):
 
 def test_a_signal_before_training_is_recorded_too(tmp_path):
     """Ctrl+C while the run starts (here: during the evaluation before training) stops it at once, recorded."""
-    process = start_run(*ARGS, "evaluate.enabled=true", f"hydra.run.dir={tmp_path}")
-    wait_until(lambda: (tmp_path / ".hydra" / "config.yaml").exists(), process, "the run's start")
-    time.sleep(3)  # the tiny model loads in well under a second; evaluating it on STS-B dev takes longer
+    marker = tmp_path.parent / "scoring"
+    slow = ["+evaluate.tasks.slow._target_=tests.helpers.faults.SlowEvaluation", f"+evaluate.tasks.slow.marker={marker}"]
+    process = start_run(*ARGS, "evaluate.enabled=true", *slow, f"hydra.run.dir={tmp_path}")
+    wait_until(marker.exists, process, "the evaluation before training")
     assert trained_steps(tmp_path) == 0
     signal_group(process, signal.SIGINT)
     result = finish(process)

@@ -11,7 +11,7 @@ from declutr.tasks.eval import _output_dir, run
 from tests.helpers.eval_data import write_sick_dir, write_sts_dir, write_tiny_model
 from tests.helpers.paths import DATA_DIR
 from tests.helpers.runs import run_py
-from tests.helpers.wandb_log import history_values, record_kinds, run_identity, run_tags
+from tests.helpers.wandb_log import finished_run_file, history_values, record_kinds, run_identity, run_tags
 
 STS_TASKS = ["STS12", "STS13", "STS14", "STS15", "STS16", "STSB", "SICKR"]
 TRANSFER_TASKS = ["MR", "CR", "SUBJ", "MPQA", "SST2", "TREC", "MRPC"]
@@ -59,7 +59,7 @@ def test_eval_with_wandb_logs_its_table_and_scores_as_summary_keys(make_config, 
                                              swept={"data.sampler.num_anchors": "4"}, git_commit="abc1234"))
     cfg = make_config("task=eval", "eval=stsb", f"eval.model={model}", "eval.max_examples=50", "logger=wandb")
     run(cfg)
-    (run_file,) = (Path(cfg.paths.output_dir) / "wandb").glob("offline-run-*/run-*.wandb")
+    run_file = finished_run_file(Path(cfg.paths.output_dir))
     assert run_identity(run_file)["job_type"] == "eval" and run_identity(run_file)["group"] == "anchors@smoke"
     assert {"axis:anchors", "scale:smoke", "data.sampler.num_anchors=4", "eval:stsb"} <= run_tags(run_file)
     history = history_values(run_file)
@@ -87,7 +87,7 @@ def test_eval_options_compose_the_documented_suites_and_protocols(make_config):
     assert tasks["sts"] == ["STS12", "STS13", "STS14", "STS15", "STS16", "STSBenchmark", "SICKRelatedness"]
     assert tasks["transfer"] == ["MR", "CR", "SUBJ", "MPQA", "SST", "TREC", "MRPC"]
     assert tasks["all"] == tasks["quick"] == tasks["sts"] + tasks["transfer"]
-    full, quick = make_config("eval=all").eval.protocol, make_config("eval=quick").eval.protocol
+    full, quick = (make_config("task=eval", f"eval={o}").eval.protocol for o in ("all", "quick"))
     assert (full.kfold, list(full.c_values), full.seed) == (10, [0.25, 0.5, 1, 2, 4, 8], 1111)
     assert (quick.kfold, list(quick.c_values)) == (5, [0.25, 1, 4])
 

@@ -45,6 +45,7 @@ def test_plan_orders_and_links_every_stage(make_config, tmp_path):
     assert (sweep_size("objective"), sweep_size("span_length")) == (3, 3)
 
 
+@pytest.mark.slow  # run.py in subprocesses (task=report twice, a failing task): 41 s under load
 def test_runner_skips_finished_jobs_and_never_starts_what_needs_a_failed_one(tmp_path, capsys):
     layout = Layout(tmp_path / "out")
     sweep = tmp_path / "sweep"
@@ -65,8 +66,7 @@ def test_runner_skips_finished_jobs_and_never_starts_what_needs_a_failed_one(tmp
 
 def test_bad_settings_are_refused_before_any_job(make_config, tmp_path):
     for override, message in (("reproduce.stages=[base,train]", "unknown \\['train'\\]"),
-                              ("reproduce.axes=[nothing]", "no experiment=ablation/nothing"),
-                              ("reproduce.parallel=0", "reproduce.parallel=0 must be >= 1")):
+                              ("reproduce.axes=[nothing]", "no experiment=ablation/nothing")):
         with pytest.raises(DeclutrConfigError, match=message):
             run(make_config("task=reproduce", f"reproduce.output_dir={tmp_path}", override))
     assert not (tmp_path / "jobs").exists()

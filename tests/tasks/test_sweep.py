@@ -9,7 +9,7 @@ import optuna
 import pytest
 import yaml
 
-from declutr.report.git_commit import git_commit
+from declutr.runs.git_commit import git_commit
 from tests.helpers.paths import DATA_DIR
 from tests.helpers.runs import run_py
 from tests.helpers.wandb_log import config_values, run_identity, run_tags
@@ -122,5 +122,5 @@ def test_optuna_search_runs_trials_keeps_the_best_and_stores_the_study_in_sqlite
     best = yaml.safe_load((tmp_path / "optimization_results.yaml").read_text())
     values = [results(tmp_path / str(job))["after"]["stsb_dev"] for job in range(2)]
     assert best["best_value"] == pytest.approx(max(values))
-    assert set(best["best_params"]) == {"model.optimizer.lr", "model.temperature", "data.sampler.num_anchors",
+    assert set(best["best_params"]) == {"model.optimizer.lr", "model.loss.temperature", "data.sampler.num_anchors",
                                         "data.sampler.num_positives"}

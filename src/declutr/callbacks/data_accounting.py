@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import lightning as L
 
-from declutr.callbacks.logging_steps import is_logging_step
+from declutr.model.logging_steps import is_logging_step
 
 
 class DataAccounting(L.Callback):

@@ -1,7 +1,7 @@
 """How a run stops on SIGINT (Ctrl+C) and SIGTERM (schedulers, ``kill``): always as an interrupted run, never as a
 finished one.
 
-:class:`Interrupts` holds both signals for the whole run (:func:`declutr.report.run_record.record_run` installs it).
+:class:`Interrupts` holds both signals for the whole run (:func:`declutr.runs.record.record_run` installs it).
 Outside training a signal stops the run at once: nothing half-written is kept, since every file is written
 atomically. During training (:class:`CheckpointOnInterrupt`) the first signal lets the current step finish; then
 Lightning's SIGTERM path, which every rank agrees on, ends the loop and ``last.ckpt`` is saved. A second signal

@@ -5,7 +5,7 @@ import time
 
 import lightning as L
 
-from declutr.callbacks.logging_steps import is_logging_step
+from declutr.model.logging_steps import is_logging_step
 
 
 class TokenThroughput(L.Callback):

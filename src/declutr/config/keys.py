@@ -27,12 +27,16 @@ from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from declutr.config.primary import TASKS
+
 HYDRA_KEYS = frozenset({"_target_", "_partial_", "_convert_", "_recursive_", "_args_"})  # read by instantiate
 # Nodes without a _target_ that the code passes on as keyword arguments, with the callable they are passed to:
 # DeCLUTRModule calls load_masked_lm(**encoder).
 PASSED_AS_KWARGS = {"model.encoder": "declutr.model.huggingface.load_masked_lm"}
 # Nodes without a _target_ that the code reads key by key: what reads them, and their keys.
 FIXED_KEYS = {"model.grad_cache": ("DeCLUTRModule's GradCache", frozenset({"chunk_size"}))}
+# Settings that moved, old path -> new: the old path is answered with the new one.
+MOVED = {"model.temperature": "model.loss.temperature"}
 NEAREST = 3  # suggestions per unknown key, at most
 AS_NEAR = 0.05  # a suggestion's similarity (difflib's ratio) may be this much below the best one's
 _ABSENT = object()  # OmegaConf.select's default for a key the config does not have
@@ -103,7 +107,7 @@ def explain_failed_composition(argv: list[str], config_dir: Path, config_name: s
     """After Hydra failed to compose ``run.py``'s config from ``argv``: one line for each ``key=value`` whose key
     the config does not have, with the nearest valid keys. Empty when the composition fails for another reason
     (Hydra's own message says it) or does not fail (the run failed later), or when ``argv`` names another config
-    folder, which this does not mirror."""
+    folder, which this does not mirror. A section that only other tasks' configs have is answered with those tasks."""
     args = get_args_parser().parse_args(argv)
     if args.config_path or args.config_dir:
         return []
@@ -114,11 +118,33 @@ def explain_failed_composition(argv: list[str], config_dir: Path, config_name: s
     GlobalHydra.instance().clear()  # Hydra's main left its own instance behind
     with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
         composed = _compose_without_unknown(args.config_name or config_name, overrides)
-    if composed is None:
-        return []
-    cfg, unknown = composed
-    unknown += [o for o in overrides if o.is_sweep_override() and _is_plain(o) and _absent(cfg, o.key_or_group)]
-    return [_explain(cfg, o) for o in unknown]
+        if composed is None:
+            return []
+        cfg, unknown = composed
+        unknown += [o for o in overrides if o.is_sweep_override() and _is_plain(o) and _absent(cfg, o.key_or_group)]
+        sections = {_section(o) for o in unknown} - set(cfg)
+        elsewhere = {section: _tasks_with(section, cfg.task) for section in sections}
+    return [_explain(cfg, o, elsewhere.get(_section(o), [])) for o in unknown]
+
+
+def _section(override: Override) -> str:
+    return override.key_or_group.split(".")[0]
+
+
+def _tasks_with(section: str, task: str) -> list[str]:
+    """The tasks other than ``task`` whose config (``conf/<task>.yaml``, composed as it stands) has ``section``."""
+    found = []
+    for other in TASKS:
+        if other == task:
+            continue
+        try:
+            cfg = GlobalHydra.instance().hydra.compose_config(other, [], run_mode=RunMode.RUN,
+                                                              with_log_configuration=False)
+        except (HydraException, OmegaConfBaseException):  # a task without its config: conf/ is refused at start-up
+            continue
+        if section in cfg:
+            found.append(other)
+    return found
 
 
 def _compose_without_unknown(config_name: str,
@@ -158,8 +184,9 @@ def _absent(cfg: DictConfig, key: str) -> bool:
     return key not in cfg.hydra.runtime.choices and OmegaConf.select(cfg, key, default=_ABSENT) is _ABSENT
 
 
-def _explain(cfg: DictConfig, override: Override) -> str:
-    """The line for an override whose key ``cfg`` lacks: its first missing part, with the nearest keys there."""
+def _explain(cfg: DictConfig, override: Override, elsewhere: list[str]) -> str:
+    """The line for an override whose key ``cfg`` lacks: its first missing part, with the nearest keys there, or
+    the tasks whose configs have its section (``elsewhere``)."""
     parts = override.key_or_group.split(".")
     node, depth = cfg, 0
     while depth < len(parts) - 1 and isinstance(node, DictConfig) and parts[depth] in node:
@@ -172,6 +199,9 @@ def _explain(cfg: DictConfig, override: Override) -> str:
     if receiver and part in receiver[1] and not override.is_delete():  # conf/ just does not set it: "+" is right
         return (f"{override.key_or_group} is not in the config, but {receiver[0]} takes {part}: add it with "
                 f"+{override.input_line}.")
+    if elsewhere:
+        return (f"{override.key_or_group} is not a setting of task={cfg.task}: {part} is a section of "
+                f"{', '.join(f'task={task}' for task in elsewhere)} (from {override.input_line})")
     names = set(node.keys()) | (receiver[1] if receiver else set())
     near = [_join(n, rest) for n in _nearest(part, names, path)]
     return f"{_not_a_setting(override.key_or_group, near)} (from {override.input_line})"
@@ -179,7 +209,9 @@ def _explain(cfg: DictConfig, override: Override) -> str:
 
 def _nearest(key: str, names: set[str] | frozenset[str], path: str) -> list[str]:
     """The full keys under ``path`` closest to ``key`` among ``names``, best first: the best match and those
-    nearly as close (``max_step``: ``max_steps``, not ``min_steps`` too)."""
+    nearly as close (``max_step``: ``max_steps``, not ``min_steps`` too); for a setting that moved, its new path."""
+    if _join(path, key) in MOVED:
+        return [MOVED[_join(path, key)]]
     candidates = sorted(set(names) - HYDRA_KEYS - {key})
     near = difflib.get_close_matches(key, candidates, n=NEAREST)
     score = [difflib.SequenceMatcher(None, key, n).ratio() for n in near]
@@ -187,6 +219,8 @@ def _nearest(key: str, names: set[str] | frozenset[str], path: str) -> list[str]
 
 
 def _not_a_setting(key: str, near: list[str]) -> str:
+    if key in MOVED:
+        return f"{key} is not a setting any more: it moved to {MOVED[key]}"
     return f"{key} is not a setting" + (f": did you mean {' or '.join(near)}?" if near else "")
 
 

@@ -4,6 +4,9 @@ every violation together in one ``Configuration error``, each with its dotted ke
 a fix. The YAML files in ``conf/`` keep the values and their comments; this module holds only what is allowed.
 
 A setting absent from a config (e.g. ``data.sampler.window_len`` under ``data/sampler=spans``) is not checked.
+Each range is written here once: a class built in Python rather than from a config applies the same entries with
+:func:`check_arguments`, and repeats no bound in its own code. Setting paths that code elsewhere reads are named in
+:mod:`declutr.config.settings`.
 Beyond the settings, no number anywhere in the config may be infinite or NaN, and no node may hold a key that what
 it is passed to does not take (:mod:`declutr.config.keys`).
 """
@@ -13,15 +16,46 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from declutr.config.keys import entries, unknown_keys
+from declutr.config.settings import (
+    BATCH_SIZE,
+    CHUNK_SIZE,
+    CONTRASTIVE_WEIGHT,
+    DATA_SEED,
+    DEVICES,
+    EVAL_MAX_EXAMPLES,
+    GRAD_CACHE_CHUNK_SIZE,
+    LR,
+    MAX_EPOCHS,
+    MAX_SPAN_LEN,
+    MAX_STEPS,
+    MIN_SPAN_LEN,
+    MLM_WEIGHT,
+    NUM_ANCHORS,
+    NUM_NODES,
+    NUM_POSITIVES,
+    NUM_WORKERS,
+    PROTOCOL_C_VALUES,
+    PROTOCOL_KFOLD,
+    PROTOCOL_N_JOBS,
+    REPRODUCE_PARALLEL,
+    SEED,
+    STRATEGY,
+    TEMPERATURE,
+    WANDB_LOG_MODEL,
+    WANDB_OFFLINE,
+    WINDOW_LEN,
+    WINDOWS_PER_DOCUMENT,
+)
 from declutr.data.spans import STRATEGIES
 from declutr.data.token_shards import DATA_FORMATS
+from declutr.encoder import REPRESENTATIONS
 from declutr.errors import DeclutrConfigError
 from declutr.model.embedding import LONG_TEXTS
 from declutr.model.inference_precision import PRECISIONS as INFERENCE_PRECISIONS
@@ -30,7 +64,7 @@ from declutr.model.schedules import SCHEDULES
 INFERENCE_PRECISION_FIX = "the encoder's precision (auto: bfloat16 where the device has it natively)"  # eval, embed
 ABSENT = object()  # OmegaConf.select's default for a key the config does not have
 MIN_NEGATIVES = 8  # fewer negatives from other documents per anchor than this: a warning
-BATCH_FACTORS = ("data.batch_size", "trainer.devices", "trainer.num_nodes")  # their product: documents a global batch
+BATCH_FACTORS = (BATCH_SIZE, DEVICES, NUM_NODES)  # their product: documents a global batch
 log = logging.getLogger(__name__)
 
 
@@ -114,34 +148,34 @@ PRECISIONS = ("64-true", "64", "32-true", "32", "16-mixed", "16", "bf16-mixed", 
 ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "tpu", "auto")
 
 SCHEMA: tuple[Setting, ...] = (
-    _int("seed", 0, 2**32 - 1, nullable=True, fix="the random seed"),
+    _int(SEED, 0, 2**32 - 1, nullable=True, fix="the random seed"),
     # data
-    _int("data.batch_size", 1, fix="documents per step per device"),
-    _int("data.seed", 0, 2**32 - 1, fix="the shuffling, span and masking seed (by default: seed)"),
+    _int(BATCH_SIZE, 1, fix="documents per step per device"),
+    _int(DATA_SEED, 0, 2**32 - 1, fix="the shuffling, span and masking seed (by default: seed)"),
     _float("data.mlm_probability", 0, 1, low_open=True, fix="the share of anchor tokens masked for MLM"),
-    _int("data.num_workers", 0, fix="DataLoader worker processes (0: read in the main process)"),
+    _int(NUM_WORKERS, 0, fix="DataLoader worker processes (0: read in the main process)"),
     _int("data.prefetch_factor", 1, fix="batches each worker prepares ahead"),
     _int("data.shuffle_buffer", 0, fix="documents shuffled together (0: no shuffling)"),
     _float("data.max_bad_fraction", 0, 1, fix="the share of unreadable documents tolerated"),
     _choice("data.format", DATA_FORMATS, fix="how the corpus is stored"),
     _choice("data.text_split", ("file", "line", "paragraph"), fix="what one document is in a text file"),
-    _int("data.sampler.num_anchors", 1, fix="anchors per document (A)"),
-    _int("data.sampler.num_positives", 1, fix="positives per anchor (P)"),
-    _int("data.sampler.min_span_len", 1, fix="the shortest span in tokens"),
-    _int("data.sampler.max_span_len", 1, fix="the longest span in tokens"),
-    _choice("data.sampler.strategy", STRATEGIES, fix="where positives are sampled relative to their anchor"),
-    _int("data.sampler.window_len", 1, fix="tokens per MLM window"),
-    _int("data.sampler.windows_per_document", 1, nullable=True, fix="windows per document (null: all of them)"),
+    _int(NUM_ANCHORS, 1, fix="anchors per document (A)"),
+    _int(NUM_POSITIVES, 1, fix="positives per anchor (P)"),
+    _int(MIN_SPAN_LEN, 1, fix="the shortest span in tokens"),
+    _int(MAX_SPAN_LEN, 1, fix="the longest span in tokens"),
+    _choice(STRATEGY, STRATEGIES, fix="where positives are sampled relative to their anchor"),
+    _int(WINDOW_LEN, 1, fix="tokens per MLM window"),
+    _int(WINDOWS_PER_DOCUMENT, 1, nullable=True, fix="windows per document (null: all of them)"),
     # model
-    _float("model.temperature", 0, low_open=True, fix="the NT-Xent temperature (the paper: 0.05)"),
-    _float("model.contrastive_weight", 0, fix="the weight of the contrastive loss (0: off)"),
-    _float("model.mlm_weight", 0, fix="the weight of the MLM loss (0: off)"),
+    _float(TEMPERATURE, 0, low_open=True, fix="the contrastive loss's temperature (the paper: 0.05)"),
+    _float(CONTRASTIVE_WEIGHT, 0, fix="the weight of the contrastive loss (0: off)"),
+    _float(MLM_WEIGHT, 0, fix="the weight of the MLM loss (0: off)"),
     _int("model.max_nonfinite_steps", 1, fix="non-finite steps in a row before the run stops"),
     _float("model.warmup_fraction", 0, 1, fix="the share of the steps with LR warm-up"),
     _choice("model.schedule", SCHEDULES, fix="the learning-rate schedule"),
     _float("model.schedule_ratio", 1, fix="slanted_triangular's peak lr over its lowest"),
-    _int("model.grad_cache.chunk_size", 1, nullable=True, fix="GradCache's sequences per chunk (null: off)"),
-    _float("model.optimizer.lr", 0, low_open=True, fix="the learning rate"),
+    _int(GRAD_CACHE_CHUNK_SIZE, 1, nullable=True, fix="GradCache's sequences per chunk (null: off)"),
+    _float(LR, 0, low_open=True, fix="the learning rate"),
     _float("model.optimizer.eps", 0, low_open=True, fix="AdamW's epsilon"),
     _float("model.optimizer.weight_decay", 0, fix="AdamW's weight decay"),
     _float("model.optimizer.betas", 0, 1, high_open=True, each=True, length=2,
@@ -149,10 +183,10 @@ SCHEMA: tuple[Setting, ...] = (
     _choice("model.encoder.attn_implementation", ("eager", "sdpa", "flash_attention_2"), nullable=True,
             fix="the attention kernels"),
     # trainer
-    _int("trainer.max_steps", -1, fix="optimizer steps, also the LR schedule's length; -1: bounded by trainer.max_epochs"),
-    _int("trainer.max_epochs", 1, nullable=True, fix="a bound on epochs (null: steps alone)"),
-    _int("trainer.devices", 1, fix="processes or GPUs per node"),
-    _int("trainer.num_nodes", 1, fix="nodes"),
+    _int(MAX_STEPS, -1, fix="optimizer steps, also the LR schedule's length; -1: bounded by trainer.max_epochs"),
+    _int(MAX_EPOCHS, 1, nullable=True, fix="a bound on epochs (null: steps alone)"),
+    _int(DEVICES, 1, fix="processes or GPUs per node"),
+    _int(NUM_NODES, 1, fix="nodes"),
     _int("trainer.accumulate_grad_batches", 1, fix="batches per optimizer step"),
     _int("trainer.log_every_n_steps", 1, fix="steps between logged points"),
     _float("trainer.gradient_clip_val", 0, nullable=True, fix="the gradient norm clipped to (0 or null: off)"),
@@ -171,16 +205,16 @@ SCHEMA: tuple[Setting, ...] = (
     _int("callbacks.progress_bar.refresh_rate", 0, fix="steps between progress-bar refreshes (0: off)"),
     # evaluation
     _int("eval.batch_size", 1, fix="sentences per forward pass (every evaluation)"),
-    _int("eval.max_examples", 10, nullable=True, fix="examples per split (null: all)"),
+    _int(EVAL_MAX_EXAMPLES, 10, nullable=True, fix="examples per split (null: all)"),
     _int("eval.seed", 0, 2**32 - 1, fix="the subsampling and cross-validation seed"),
-    _choice("eval.representation", ("last_layer", "word_embeddings"), fix="what is mean-pooled"),
-    _int("eval.protocol.kfold", 2, fix="cross-validation folds"),
-    _float("eval.protocol.c_values", 0, low_open=True, each=True, fix="the logistic-regression C grid"),
+    _choice("eval.representation", REPRESENTATIONS, fix="what is mean-pooled"),
+    _int(PROTOCOL_KFOLD, 2, fix="cross-validation folds"),
+    _float(PROTOCOL_C_VALUES, 0, low_open=True, each=True, fix="the logistic-regression C grid"),
     _int("eval.protocol.seed", 0, 2**32 - 1, fix="the fold and solver seed (by default: eval.seed)"),
     _int("eval.protocol.max_iter", 1, fix="the solver's iterations"),
-    _int("eval.protocol.n_jobs", 1, nullable=True, fix="processes fitting folds in parallel (null: one per core)"),
+    _int(PROTOCOL_N_JOBS, 1, nullable=True, fix="processes fitting folds in parallel (null: one per core)"),
     _choice("eval.precision", INFERENCE_PRECISIONS, fix=INFERENCE_PRECISION_FIX),
-    # embed, export, prepare, reproduce
+    # embed, export, prepare, tokenizer, reproduce
     _int("embed.batch_size", 1, fix="texts per forward pass"),
     _int("embed.block_size", 1, fix="texts read and written at a time"),
     _int("embed.max_length", 2, nullable=True, fix="tokens per text (null: the model's limit)"),
@@ -191,74 +225,74 @@ SCHEMA: tuple[Setting, ...] = (
     _int("prepare.min_tokens", 1, fix="the shortest document kept"),
     _int("prepare.shard_size", 1, fix="documents per shard"),
     _int("prepare.num_proc", 1, nullable=True, fix="processes that tokenise (null: the cores available)"),
+    _int("tokenizer.vocab_size", 6, fix="tokens in the vocabulary, its 5 special tokens included"),
+    _int("tokenizer.min_frequency", 1, fix="how often a merge must occur in the corpus"),
     _int("reproduce.seeds", 0, 2**32 - 1, each=True, fix="the seeds every axis runs with"),
     _float("reproduce.learning_rates", 0, low_open=True, each=True, fix="the learning rates the lr stage tries"),
     _int("reproduce.lr_steps", 1, nullable=True, fix="steps of each lr probe (null: as long as the axes' runs)"),
-    _int("reproduce.parallel", 1, fix="jobs at a time"),
+    _int(REPRODUCE_PARALLEL, 1, fix="jobs at a time"),
 )
 
 
 def _span_lengths(cfg: DictConfig) -> list[str]:
-    low, high = (OmegaConf.select(cfg, f"data.sampler.{k}_span_len", default=None) for k in ("min", "max"))
+    low, high = (OmegaConf.select(cfg, key, default=None) for key in (MIN_SPAN_LEN, MAX_SPAN_LEN))
     if isinstance(low, int) and isinstance(high, int) and low > high:
-        return [f"data.sampler.min_span_len={low} is above data.sampler.max_span_len={high}: the shortest span "
-                f"must be <= the longest; set data.sampler.min_span_len<={high}."]
+        return [f"{MIN_SPAN_LEN}={low} is above {MAX_SPAN_LEN}={high}: the shortest span must be <= the longest; "
+                f"set {MIN_SPAN_LEN}<={high}."]
     return []
 
 
 def _objective(cfg: DictConfig) -> list[str]:
-    weights = [OmegaConf.select(cfg, f"model.{k}_weight", default=None) for k in ("contrastive", "mlm")]
+    weights = [OmegaConf.select(cfg, key, default=None) for key in (CONTRASTIVE_WEIGHT, MLM_WEIGHT)]
     if all(isinstance(w, int | float) and not isinstance(w, bool) and w == 0 for w in weights):
-        return ["model.contrastive_weight=0 and model.mlm_weight=0 leave nothing to train: set either above 0."]
+        return [f"{CONTRASTIVE_WEIGHT}=0 and {MLM_WEIGHT}=0 leave nothing to train: set either above 0."]
     return []
 
 
 def _chunk_sizes(cfg: DictConfig) -> list[str]:
-    cache = OmegaConf.select(cfg, "model.grad_cache.chunk_size", default=None)
-    chunk = OmegaConf.select(cfg, "model.chunk_size", default=None)
+    cache = OmegaConf.select(cfg, GRAD_CACHE_CHUNK_SIZE, default=None)
+    chunk = OmegaConf.select(cfg, CHUNK_SIZE, default=None)
     if cache is not None and isinstance(chunk, int) and not isinstance(chunk, bool) and chunk != cache:
-        return [f"model.chunk_size={chunk} with model.grad_cache.chunk_size={cache}: GradCache encodes in chunks of "
-                f"its own size, so model.chunk_size would be ignored; set model.chunk_size=auto (or ={cache})."]
+        return [f"{CHUNK_SIZE}={chunk} with {GRAD_CACHE_CHUNK_SIZE}={cache}: GradCache encodes in chunks of its own "
+                f"size, so {CHUNK_SIZE} would be ignored; set {CHUNK_SIZE}=auto (or ={cache})."]
     return []
 
 
 def _wandb_model_upload(cfg: DictConfig) -> list[str]:
-    if OmegaConf.select(cfg, "logger.wandb.log_model", default=False) and \
-            OmegaConf.select(cfg, "logger.wandb.offline", default=False):
-        return ["logger.wandb.log_model=true with logger.wandb.offline=true: Lightning uploads models only online; "
-                "set logger.wandb.offline=false (with WANDB_MODE=offline the run still stays on disk), or "
-                "logger.wandb.log_model=false."]
+    if OmegaConf.select(cfg, WANDB_LOG_MODEL, default=False) and OmegaConf.select(cfg, WANDB_OFFLINE, default=False):
+        return [f"{WANDB_LOG_MODEL}=true with {WANDB_OFFLINE}=true: Lightning uploads models only online; set "
+                f"{WANDB_OFFLINE}=false (with WANDB_MODE=offline the run still stays on disk), or "
+                f"{WANDB_LOG_MODEL}=false."]
     return []
 
 
 def _run_length(cfg: DictConfig) -> list[str]:
-    steps = OmegaConf.select(cfg, "trainer.max_steps", default=None)
-    epochs = OmegaConf.select(cfg, "trainer.max_epochs", default=None)
+    steps = OmegaConf.select(cfg, MAX_STEPS, default=None)
+    epochs = OmegaConf.select(cfg, MAX_EPOCHS, default=None)
     if steps == 0:
-        return ["trainer.max_steps=0 trains nothing: set it to the number of optimizer steps (or -1 with "
-                "trainer.max_epochs)."]
+        return [f"{MAX_STEPS}=0 trains nothing: set it to the number of optimizer steps (or -1 with {MAX_EPOCHS})."]
     if steps == -1 and epochs is None:
-        return ["trainer.max_steps=-1 with trainer.max_epochs=null leaves the run unbounded (the corpus is a stream): "
-                "set trainer.max_steps, or trainer.max_epochs."]
+        return [f"{MAX_STEPS}=-1 with {MAX_EPOCHS}=null leaves the run unbounded (the corpus is a stream): set "
+                f"{MAX_STEPS}, or {MAX_EPOCHS}."]
     return []
 
 
 def _data_seed(cfg: DictConfig) -> list[str]:
     """The stream's generators take no null seed (``numpy.random.default_rng([None, epoch])`` raises)."""
-    if OmegaConf.select(cfg, "data.seed", default=ABSENT) is None:  # null itself is refused: this follows seed=null
-        return ["data.seed=null (it follows seed=null): the data stream seeds its shuffling, spans and masking "
-                "with it; set seed (or data.seed) to an integer."]
+    if OmegaConf.select(cfg, DATA_SEED, default=ABSENT) is None:  # null itself is refused: this follows seed=null
+        return [f"{DATA_SEED}=null (it follows {SEED}=null): the data stream seeds its shuffling, spans and masking "
+                f"with it; set {SEED} (or {DATA_SEED}) to an integer."]
     return []
 
 
 def _contrastive_batch(cfg: DictConfig) -> tuple[int, int] | None:
     """``(documents in a global batch, anchors per document)`` when the contrastive loss is on, else ``None``.
 
-    The NT-Xent of :func:`declutr.model.losses.nt_xent_loss` runs over the anchors (and mean positives) of every
+    The NT-Xent of :class:`declutr.model.losses.NTXentLoss` runs over the anchors (and mean positives) of every
     process's batch, gathered; gradient accumulation computes it per micro-batch and GradCache per batch, so
     neither adds documents to it."""
-    weight = OmegaConf.select(cfg, "model.contrastive_weight", default=0)
-    anchors = OmegaConf.select(cfg, "data.sampler.num_anchors", default=None)
+    weight = OmegaConf.select(cfg, CONTRASTIVE_WEIGHT, default=0)
+    anchors = OmegaConf.select(cfg, NUM_ANCHORS, default=None)
     if not (weight > 0 and isinstance(anchors, int)):  # windows (MLM) have no anchors: checked with the sampler
         return None
     documents = math.prod(OmegaConf.select(cfg, key, default=1) for key in BATCH_FACTORS)
@@ -276,13 +310,13 @@ def _one_document(cfg: DictConfig) -> list[str]:
     if batch is None or batch[0] > 1:
         return []
     anchors = batch[1]
-    why = ("its one anchor (data.sampler.num_anchors=1) has no negative: the contrastive loss is exactly 0 at every "
-           "step" if anchors == 1 else
+    why = (f"its one anchor ({NUM_ANCHORS}=1) has no negative: the contrastive loss is exactly 0 at every step"
+           if anchors == 1 else
            f"all {2 * (anchors - 1)} negatives of each anchor (the other anchors of its document and their positives) "
            "come from its own document: the contrastive loss only pushes apart spans of one document")
-    return [f"{_batch_text(cfg)} puts one document in each step, and {why}. Raise data.batch_size (each anchor then "
-            "has 2 x (documents - 1) x data.sampler.num_anchors negatives from other documents), or set "
-            "model.contrastive_weight=0 to train MLM only."]
+    return [f"{_batch_text(cfg)} puts one document in each step, and {why}. Raise {BATCH_SIZE} (each anchor then "
+            f"has 2 x (documents - 1) x {NUM_ANCHORS} negatives from other documents), or set "
+            f"{CONTRASTIVE_WEIGHT}=0 to train MLM only."]
 
 
 def _few_negatives(cfg: DictConfig) -> list[str]:
@@ -297,7 +331,7 @@ def _few_negatives(cfg: DictConfig) -> list[str]:
     return [f"{_batch_text(cfg)} = {documents} documents a step: each anchor has {others} negatives from other "
             f"documents (each one's {anchors} anchor(s) and their mean positives) and {2 * (anchors - 1)} from its "
             f"own, fewer than {MIN_NEGATIVES} from other documents: the contrastive task is easy and its signal weak. "
-            "Raise data.batch_size (model.grad_cache.chunk_size fits a larger batch in the same memory)."]
+            f"Raise {BATCH_SIZE} ({GRAD_CACHE_CHUNK_SIZE} fits a larger batch in the same memory)."]
 
 
 RULES: tuple[Callable[[DictConfig], list[str]], ...] = (_span_lengths, _objective, _chunk_sizes, _run_length,
@@ -320,9 +354,8 @@ def _nonfinite(cfg: DictConfig) -> list[str]:
             if isinstance(value, float) and not math.isfinite(value) and re.sub(r"\[\d+\]$", "", key) not in covered]
 
 
-def violations(cfg: DictConfig) -> list[str]:
-    """Every setting of ``cfg`` outside the schema, every infinite or NaN number, every key that what its node is
-    passed to does not take, and every broken rule between settings, one line each."""
+def _out_of_range(cfg: DictConfig) -> list[str]:
+    """Every setting of ``cfg`` outside its schema entry, one line each."""
     found = []
     for setting in SCHEMA:
         try:
@@ -334,11 +367,31 @@ def violations(cfg: DictConfig) -> list[str]:
         why = setting.problem(value)
         if why:
             found.append(f"{setting.key}={value!r}: {why}; allowed: {setting.allowed()} ({setting.fix}).")
-    found += _nonfinite(cfg) + unknown_keys(cfg)
-    if not found:  # the rules assume settings of the right types
-        for rule in RULES:
-            found += rule(cfg)
     return found
+
+
+def _broken_rules(cfg: DictConfig) -> list[str]:
+    return [line for rule in RULES for line in rule(cfg)]
+
+
+def violations(cfg: DictConfig) -> list[str]:
+    """Every setting of ``cfg`` outside the schema, every infinite or NaN number, every key that what its node is
+    passed to does not take, and every broken rule between settings, one line each."""
+    found = _out_of_range(cfg) + _nonfinite(cfg) + unknown_keys(cfg)
+    return found or _broken_rules(cfg)  # the rules assume settings of the right types
+
+
+def check_arguments(values: Mapping[str, Any]) -> None:
+    """The check of :func:`validate` for a class built in Python, which no config check precedes: ``values`` maps
+    setting paths (:mod:`declutr.config.settings`) to the arguments that hold them, e.g.
+    ``{PROTOCOL_KFOLD: kfold}``; raises the same refusal ``run.py`` gives, from the same schema entries and rules
+    between settings, so each range is written once."""
+    cfg = OmegaConf.create(flags={"allow_objects": True})
+    for key, value in values.items():
+        OmegaConf.update(cfg, key, value, force_add=True)
+    found = _out_of_range(cfg) or _broken_rules(cfg)
+    if found:
+        raise DeclutrConfigError(refusal(found))
 
 
 def cautions(cfg: DictConfig) -> list[str]:

@@ -1,4 +1,4 @@
-"""``DeCLUTRDataModule``: the corpus stream, the span sampler and the collator, wired for Lightning.
+"""``DeCLUTRDataModule``: the corpus stream, the sampler and the collator, wired for Lightning.
 
 DataLoader defaults: ``num_workers`` workers (config, default 1) read, tokenise, sample and collate while
 the model trains; they persist across epochs and each prepares ``prefetch_factor`` batches ahead; host
@@ -15,10 +15,11 @@ import torch
 from torch.utils.data import DataLoader
 
 from declutr.data.accounting import StreamAccounting
+from declutr.data.checks import check_is_sampler
 from declutr.data.collate import Batch, DeCLUTRCollator
 from declutr.data.documents import resolve_files
 from declutr.data.hub_dataset import HubDataset
-from declutr.data.spans import SpanSampler
+from declutr.data.sampler import Sampler
 from declutr.data.stream import DocumentStream, seed_worker
 from declutr.data.token_shards import corpus_sources
 from declutr.errors import DeclutrConfigError
@@ -37,7 +38,7 @@ class DeCLUTRDataModule(L.LightningDataModule):
         self,
         tokenizer,
         files: Sequence[str] | str,
-        sampler: SpanSampler,
+        sampler: Sampler,
         batch_size: int = 4,
         text_field: str = "text",
         text_split: str = "file",
@@ -55,6 +56,7 @@ class DeCLUTRDataModule(L.LightningDataModule):
         hf_config: str | None = None,
     ) -> None:
         super().__init__()
+        check_is_sampler(sampler)  # a new sampler missing a member fails here, before any model is loaded
         self.tokenizer, self.sampler = tokenizer, sampler
         if hf_dataset:  # a Hugging Face dataset by name (or local dataset folder) instead of data.files
             hub = HubDataset(hf_dataset, hf_split, hf_config, text_field)

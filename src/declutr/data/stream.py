@@ -3,8 +3,8 @@
 Documents are streamed (never all in memory), sharded round-robin over (distributed rank x DataLoader
 worker) so each document is read by exactly one reader per epoch, shuffled (file order per epoch plus
 a shuffle buffer), tokenised once (or read as ids from token-id shards, see ``token_shards``), and cut
-into spans by a :class:`SpanSampler`. Documents too short to sample and bad input are skipped and counted
-by ``(reason, file)``; the counts ride along with the examples so the training loop can log them.
+into spans by a :class:`~declutr.data.sampler.Sampler`. Documents too short to sample and bad input are skipped
+and counted by ``(reason, file)``; the counts ride along with the examples so the training loop can log them.
 
 Resuming is exact: each example carries its reader (``shard``) and its ``position`` in that reader's
 sequence of documents, and a stream given ``start_positions`` skips (without tokenising) the
@@ -26,7 +26,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from declutr.data.documents import read_documents
 from declutr.data.hub_dataset import HubDataset
-from declutr.data.spans import SpanSampler
+from declutr.data.sampler import Sampler
 from declutr.data.token_shards import TokenShard
 from declutr.tokenizer import tokenize_document
 
@@ -62,7 +62,7 @@ class DocumentStream(IterableDataset):
         self,
         sources: Sequence[Path | TokenShard],
         tokenizer,
-        sampler: SpanSampler,
+        sampler: Sampler,
         text_field: str = "text",
         text_split: str = "file",
         shuffle: bool = True,

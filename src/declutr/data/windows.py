@@ -3,7 +3,7 @@
 A document of ``N`` token ids is cut into ``N // window_len`` consecutive windows of exactly ``window_len`` ids,
 starting at a random offset (so each epoch cuts it differently); ``windows_per_document`` keeps a random subset
 of them, in document order (``None``: every window). The windows take the place of the anchors of a
-:class:`~declutr.data.spans.SpanSample` and have no positives, so only the MLM objective can use them.
+:class:`~declutr.data.sampler.SpanSample` and have no positives, so only the MLM objective can use them.
 """
 
 from __future__ import annotations
@@ -12,27 +12,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from declutr.data.spans import SpanSample
-from declutr.errors import DeclutrConfigError
+from declutr.config.settings import WINDOW_LEN, WINDOWS_PER_DOCUMENT
+from declutr.data.sampler import SpanSample
 
 
 @dataclass(frozen=True)
 class WindowSampler:
-    """``window_len`` tokens a window (without special tokens); at most ``windows_per_document`` per document."""
+    """``window_len`` tokens a window (without special tokens); at most ``windows_per_document`` per document. The
+    settings are checked by the config schema's entries (:func:`declutr.config.schema.check_arguments`), from a config
+    or from Python alike."""
 
     window_len: int = 126
     windows_per_document: int | None = None
 
-    LENGTH_SETTING = "data.sampler.window_len"  # the setting that bounds a sequence's length
+    length_setting = WINDOW_LEN
     has_positives = False  # gives windows only: the contrastive objective has nothing to contrast
 
     def __post_init__(self) -> None:
-        if isinstance(self.window_len, bool) or not isinstance(self.window_len, int) or self.window_len < 1:
-            raise DeclutrConfigError(f"data.sampler.window_len={self.window_len!r} must be a positive number of tokens.")
-        per_doc = self.windows_per_document
-        if per_doc is not None and (isinstance(per_doc, bool) or not isinstance(per_doc, int) or per_doc < 1):
-            raise DeclutrConfigError(f"data.sampler.windows_per_document={per_doc!r} must be a positive number, or "
-                                     "null for every window of a document.")
+        from declutr.config.schema import check_arguments  # (the schema imports the data package)
+
+        check_arguments({WINDOW_LEN: self.window_len, WINDOWS_PER_DOCUMENT: self.windows_per_document})
 
     @property
     def max_span_len(self) -> int:
@@ -46,8 +45,7 @@ class WindowSampler:
 
     def requirement(self) -> str:
         """What a document needs to be sampled, and the settings that set it."""
-        return (f"at least data.sampler.window_len = {self.window_len} tokens: use longer documents, or lower "
-                "data.sampler.window_len")
+        return f"at least {WINDOW_LEN} = {self.window_len} tokens: use longer documents, or lower {WINDOW_LEN}"
 
     def sample(self, num_tokens: int, rng: np.random.Generator) -> SpanSample | None:
         """The windows of a document of ``num_tokens`` ids, or ``None`` if it is shorter than one window."""

@@ -29,7 +29,8 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from declutr.errors import DeclutrConfigError
+from declutr.config.schema import check_arguments
+from declutr.config.settings import PROTOCOL_C_VALUES, PROTOCOL_KFOLD, PROTOCOL_N_JOBS
 
 Split = tuple[np.ndarray, np.ndarray]  # (train indices, test indices)
 
@@ -40,12 +41,7 @@ class Protocol:
     def __init__(self, kfold: int = 10, c_values: Sequence[float] = (0.25, 0.5, 1, 2, 4, 8), seed: int = 1111,
                  standardize: bool = True, max_iter: int = 100, n_jobs: int | None = None, warm_start: bool = True,
                  progress: bool = False) -> None:
-        if kfold < 2 or not c_values:
-            raise DeclutrConfigError(f"eval.protocol needs kfold >= 2 and at least one C value (got kfold={kfold}, "
-                                     f"c_values={list(c_values)}).")
-        if n_jobs is not None and n_jobs < 1:
-            raise DeclutrConfigError(f"eval.protocol.n_jobs={n_jobs}: use a number of processes >= 1, or null for "
-                                     "one per available core.")
+        check_arguments({PROTOCOL_KFOLD: kfold, PROTOCOL_C_VALUES: list(c_values), PROTOCOL_N_JOBS: n_jobs})
         self.kfold, self.c_values, self.seed = kfold, [float(c) for c in c_values], seed
         self.standardize, self.max_iter, self.warm_start = standardize, max_iter, warm_start
         self.n_jobs = n_jobs or _available_cores()

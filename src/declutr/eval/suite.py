@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from declutr.config.schema import check_arguments
+from declutr.config.settings import EVAL_MAX_EXAMPLES
 from declutr.errors import DeclutrConfigError
 from declutr.eval.embedding_cache import CachedEmbedder
 from declutr.eval.task import EmbedFn, EvalTask, Score, as_numpy
@@ -76,8 +78,7 @@ class EvalSuite:
         self.tasks = list(tasks.values()) if isinstance(tasks, Mapping) else list(tasks)
         if not self.tasks:
             raise DeclutrConfigError("No evaluation task configured: choose eval=sts|transfer|all|quick.")
-        if max_examples is not None and max_examples < 10:
-            raise DeclutrConfigError(f"eval.max_examples={max_examples} is too small to score anything: use null or >= 10.")
+        check_arguments({EVAL_MAX_EXAMPLES: max_examples})  # fewer than 10 examples score nothing
         self.max_examples, self.seed = max_examples, seed
 
     def skipped(self) -> list[Skipped]:

@@ -19,6 +19,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 import declutr.config.resolvers  # noqa: F401  (saved configs refer to ${minilm_path:} and friends)
+from declutr.config.settings import OUTPUT_DIR
 from declutr.files.checkpoints import load_checkpoint
 
 RECORD_FILE = "declutr_training.json"
@@ -60,7 +61,7 @@ def training_record(cfg: DictConfig, steps: int, results: dict[str, dict[str, fl
     ``seconds`` (the training loop's time) on ``documents`` documents (default: the last ``data/documents`` the
     run's CSV log holds). The losses come from that log (``<run>/csv/version_*/metrics.csv``), where there is one."""
     config = OmegaConf.to_container(cfg, resolve=True)
-    output_dir = OmegaConf.select(cfg, "paths.output_dir")
+    output_dir = OmegaConf.select(cfg, OUTPUT_DIR)
     if documents is None and output_dir:
         logged = _logged(Path(output_dir), "data/documents")
         documents = int(logged[-1][1]) if logged else None
@@ -168,5 +169,5 @@ def _run_config(run_dir: Path) -> dict | None:
     if not saved.is_file():
         return None
     cfg = OmegaConf.load(saved)
-    OmegaConf.update(cfg, "paths.output_dir", str(run_dir))  # saved as ${hydra:runtime.output_dir} of that run
+    OmegaConf.update(cfg, OUTPUT_DIR, str(run_dir))  # saved as ${hydra:runtime.output_dir} of that run
     return OmegaConf.to_container(cfg, resolve=True)

@@ -1,5 +1,6 @@
-"""Hugging Face models: loading a masked-LM encoder, reaching its parts (body, MLM head), and the start-up checks
-of the model settings (the source folder, the positions a sequence may use)."""
+"""Hugging Face models: loading a masked-LM encoder, reaching its parts (body, MLM head), the positions a sequence
+may use (read by the data check :func:`declutr.data.checks.check_spans_fit_model`), and the start-up check of the
+model's source folder."""
 
 from __future__ import annotations
 
@@ -141,16 +142,16 @@ def model_max_tokens(tokenizer, encoder: Mapping) -> int:
     return min(int(x) for x in limits if x is not None and x < 1_000_000)
 
 
-def check_spans_fit_model(sampler, tokenizer, encoder: Mapping) -> None:
-    """The sampler's longest sequence plus the special tokens fits the model's positions."""
-    special = tokenizer.num_special_tokens_to_add(pair=False)
-    limit = model_max_tokens(tokenizer, encoder)
-    if sampler.max_span_len + special > limit:
-        setting = sampler.LENGTH_SETTING
+def check_vocabulary_fits(tokenizer, encoder: Mapping) -> None:
+    """The tokenizer's ids must all index the model's word embeddings: a tokenizer with more tokens than the config's
+    ``vocab_size`` (another vocabulary than the model's) fails here, not as an index error inside the first step."""
+    size = getattr(encoder_config(**encoder), "vocab_size", None)
+    if size is not None and len(tokenizer) > size:
         raise DeclutrConfigError(
-            f"{setting}={sampler.max_span_len} plus {special} special tokens exceeds the model's {limit} positions: "
-            f"set {setting}<={limit - special}."
-        )
+            f"model.encoder.name_or_path={encoder['name_or_path']}: its tokenizer has {len(tokenizer):,} tokens, but the "
+            f"model's config has vocab_size={size:,}, so ids from {size:,} on have no embedding. Use the tokenizer the "
+            "model was made with, or (with model.encoder.random_init=true) set "
+            f"model.encoder.config_overrides.vocab_size={len(tokenizer)}.")
 
 
 def check_encoder_source(encoder: Mapping) -> None:

@@ -1,4 +1,5 @@
-"""``DeCLUTRModule``: encoder -> mean pooling -> NT-Xent over anchors/positives, plus MLM on the anchors."""
+"""``DeCLUTRModule``: encoder -> mean pooling -> a contrastive loss (``model.loss``: NT-Xent) over anchors/positives,
+plus MLM on the anchors."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import lightning as L
 import torch
@@ -14,14 +15,16 @@ from lightning.pytorch.strategies import FSDPStrategy
 from torch._dynamo.exc import TorchDynamoException
 from torch.optim.lr_scheduler import LambdaLR
 
-from declutr.callbacks.logging_steps import is_logging_step
+from declutr.config.schema import check_arguments
+from declutr.config.settings import CHUNK_SIZE, CONTRASTIVE_WEIGHT, GRAD_CACHE_CHUNK_SIZE, MLM_WEIGHT
 from declutr.errors import DeclutrConfigError, DeclutrNumericalError
 from declutr.files.checkpoints import load_checkpoint
 from declutr.model.chunked import encode_in_chunks, plan_chunks
 from declutr.model.distributed import all_gather_with_grad, all_reduce_sum, on_every_rank, world_size
 from declutr.model.finite import check_finite_weights
 from declutr.model.huggingface import load_masked_lm, mlm_head
-from declutr.model.losses import masked_lm_loss, nt_xent_loss
+from declutr.model.logging_steps import is_logging_step
+from declutr.model.losses import ContrastiveLoss, NTXentLoss, masked_lm_loss
 from declutr.model.pooling import mean_pool
 from declutr.model.resume import TOKENIZER_KEY, tokenizer_record
 from declutr.model.schedules import schedule
@@ -33,12 +36,11 @@ NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
 
 
 
-def _check_chunk_size(key: str, value, auto: bool = False) -> None:
-    if auto and value == "auto":
-        return
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise DeclutrConfigError(f"{key}={value!r} must be a positive number of sequences, or null for no chunking"
-                                 + (", or auto (chunks on CPU, none on GPUs)." if auto else "."))
+def _check_chunk_size(value) -> None:
+    """``model.chunk_size``: what the schema cannot express (an integer, ``auto`` or null)."""
+    if value != "auto" and value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise DeclutrConfigError(f"{CHUNK_SIZE}={value!r} must be a positive number of sequences, null for no chunking, "
+                                 "or auto (chunks on CPU, none on GPUs).")
 
 
 def _grad_cache_chunk_size(grad_cache: Mapping | None) -> int | None:
@@ -50,14 +52,35 @@ def _grad_cache_chunk_size(grad_cache: Mapping | None) -> int | None:
             f"model.grad_cache={grad_cache!r} must hold only chunk_size, e.g. model.grad_cache.chunk_size=32 "
             "(null turns GradCache off)."
         )
-    _check_chunk_size("model.grad_cache.chunk_size", grad_cache.get("chunk_size"))
+    check_arguments({GRAD_CACHE_CHUNK_SIZE: grad_cache.get("chunk_size")})
     return grad_cache.get("chunk_size")
 
 
-class DeCLUTRModule(L.LightningModule):
-    """Continued pretraining with ``contrastive_weight * NT-Xent + mlm_weight * MLM``.
+class EmbeddedBatch(NamedTuple):
+    """What the objective needs of a batch, on this rank: ``anchors`` ``(n_local, hidden)``, ``positives``
+    ``(n_local, hidden)`` (each anchor's positives averaged; ``None`` with the contrastive loss off), ``mlm`` (this
+    rank's share of the global batch's MLM loss; ``None`` with MLM off), the attention ``masks`` encoded and the
+    tokens ``paid`` for them (padding included)."""
 
-    ``encoder`` holds the arguments of :func:`~declutr.model.huggingface.load_masked_lm`; ``optimizer`` is a
+    anchors: torch.Tensor
+    positives: torch.Tensor | None
+    mlm: torch.Tensor | None
+    masks: list[torch.Tensor]
+    paid: int
+
+    def padding_metrics(self) -> dict[str, torch.Tensor]:
+        """The share of padding among the tokens paid (length-sorted chunks), and among those of the unsorted
+        batch."""
+        real = sum(m.sum() for m in self.masks)
+        return {"train/padding_fraction": 1 - real / self.paid,
+                "train/padding_fraction_unsorted": 1 - real / sum(m.numel() for m in self.masks)}
+
+
+class DeCLUTRModule(L.LightningModule):
+    """Continued pretraining with ``contrastive_weight * loss + mlm_weight * MLM``.
+
+    ``loss`` is the contrastive loss (``model.loss``, built by Hydra; ``None``: NT-Xent at temperature 0.05, the
+    paper's); ``encoder`` holds the arguments of :func:`~declutr.model.huggingface.load_masked_lm`; ``optimizer`` is a
     partial optimizer (Hydra ``_partial_: true``) taking the parameter groups; ``tokenizer`` is the
     encoder's (used by evaluation callbacks and saved with the model). Anchors and positives are each
     encoded in length-sorted chunks of ``chunk_size`` rows (``None``: all at once); ``grad_cache`` =
@@ -78,7 +101,7 @@ class DeCLUTRModule(L.LightningModule):
         encoder: Mapping,
         optimizer: Callable,
         tokenizer=None,
-        temperature: float = 0.05,
+        loss: ContrastiveLoss | None = None,
         contrastive_weight: float = 1.0,
         mlm_weight: float = 1.0,
         warmup_fraction: float = 0.1,
@@ -91,13 +114,14 @@ class DeCLUTRModule(L.LightningModule):
         compile: bool = False,
     ) -> None:
         super().__init__()
-        if contrastive_weight <= 0 and mlm_weight <= 0:
-            raise DeclutrConfigError("model.contrastive_weight and model.mlm_weight are both 0: nothing to train.")
+        check_arguments({CONTRASTIVE_WEIGHT: contrastive_weight, MLM_WEIGHT: mlm_weight})  # the schema's ranges
         cache_size = _grad_cache_chunk_size(grad_cache)
-        _check_chunk_size("model.chunk_size", chunk_size, auto=True)
+        _check_chunk_size(chunk_size)
         self.chunk_size = cache_size if cache_size is not None else chunk_size
         self.recompute = cache_size is not None  # GradCache
-        self.save_hyperparameters(ignore=["optimizer", "tokenizer"], logger=False)  # the loggers get the whole config
+        self.save_hyperparameters(ignore=["optimizer", "tokenizer", "loss"], logger=False)  # loggers: the whole config
+        self.loss = NTXentLoss() if loss is None else loss
+        self.hparams["loss"] = self.loss.config()  # its settings, not the module: checkpoints hold plain values
         self.encoder = load_masked_lm(**encoder)
         self.head = mlm_head(self.encoder)
         if mlm_weight <= 0:
@@ -180,45 +204,54 @@ class DeCLUTRModule(L.LightningModule):
 
     def compute_loss(self, batch: Batch, metrics: bool = True) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """``(loss to backpropagate, {metric: value})`` for a batch of ``n_local`` anchors (``metrics=False``: no
-        metrics, and none of the collective the logged MLM loss needs).
+        metrics, and none of the collective the logged MLM loss needs): :meth:`embed_batch`, then :meth:`objective`.
+        Padding metrics (``train/padding_fraction*``) are this rank's."""
+        embedded = self.embed_batch(batch)
+        loss, values = self.objective(embedded, metrics)
+        return loss, (values | embedded.padding_metrics()) if metrics else values
 
-        Under DDP the anchors and mean positives of every rank are gathered, so each anchor meets the
-        negatives of the global batch, and the MLM loss is normalised by the global masked-token count.
-        Each rank's backward reaches only its own embeddings and masked tokens, giving its share of the
-        single-process global-batch gradient; DDP then *averages* over ranks, so the loss to
-        backpropagate is the global loss times the world size (the logged metrics are not scaled). With
-        ``scale_fix`` off, the contrastive part is not scaled, as in the paper's multi-GPU runs (their contrastive
-        gradient was 1/world size of the single-process one): only for comparisons with the paper's numbers.
-        Chunking (and GradCache) changes how the embeddings are computed, never which pairs and negatives
-        the loss sees. Padding metrics (``train/padding_fraction*``) are this rank's.
-        """
+    def embed_batch(self, batch: Batch) -> EmbeddedBatch:
+        """The anchors' embeddings and MLM loss (one forward pass of the masked anchors), then, with the contrastive
+        loss on, the positives' embeddings averaged per anchor. Chunking (and GradCache) changes how the embeddings
+        are computed, never which pairs and negatives the loss sees."""
         labels = batch.get("mlm_labels") if self.hparams.mlm_weight > 0 else None
         anchor_mask = batch["anchor_attention_mask"]
         anchors, mlm, paid = self.embed_tokens(batch["anchor_input_ids"], anchor_mask, labels)
-        masks = [anchor_mask]
-        loss, logged, values = anchors.new_zeros(()), anchors.new_zeros(()), {}
-        if self.hparams.contrastive_weight > 0:
-            masks.append(batch["positive_attention_mask"])
-            positives, _, positives_paid = self.embed_tokens(batch["positive_input_ids"], masks[-1])
-            paid += positives_paid
-            positives = positives.view(anchors.shape[0], batch["num_positives"], -1).mean(1)
-            contrastive = nt_xent_loss(all_gather_with_grad(anchors), all_gather_with_grad(positives),
-                                       self.hparams.temperature)
+        if self.hparams.contrastive_weight <= 0:
+            return EmbeddedBatch(anchors, None, mlm, [anchor_mask], paid)
+        positive_mask = batch["positive_attention_mask"]
+        positives, _, positives_paid = self.embed_tokens(batch["positive_input_ids"], positive_mask)
+        positives = positives.view(anchors.shape[0], batch["num_positives"], -1).mean(1)
+        return EmbeddedBatch(anchors, positives, mlm, [anchor_mask, positive_mask], paid + positives_paid)
+
+    def objective(self, embedded: EmbeddedBatch, metrics: bool = True) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``L = contrastive_weight * loss(gather(anchors), gather(positives)) * scale + mlm_weight * MLM``, times the
+        world size, and (``metrics``) the logged losses.
+
+        Under DDP the anchors and mean positives of every rank are gathered, so each anchor meets the negatives of
+        the global batch, and the MLM loss is normalised by the global masked-token count. Each rank's backward
+        reaches only its own embeddings and masked tokens, giving its share of the single-process global-batch
+        gradient; DDP then *averages* over ranks, so the loss to backpropagate is the global loss times the world
+        size (the logged metrics are not scaled). ``scale`` is 1, or with ``scale_fix`` off 1 / world size, as in the
+        paper's multi-GPU runs (their contrastive gradient was 1/world size of the single-process one): only for
+        comparisons with the paper's numbers.
+        """
+        weight_c, weight_m = self.hparams.contrastive_weight, self.hparams.mlm_weight
+        loss, logged, values = embedded.anchors.new_zeros(()), embedded.anchors.new_zeros(()), {}
+        if embedded.positives is not None:
+            contrastive = self.loss(all_gather_with_grad(embedded.anchors), all_gather_with_grad(embedded.positives))
             scale = 1.0 if self.hparams.scale_fix else 1.0 / world_size()  # (undone by the world size below)
-            loss = loss + self.hparams.contrastive_weight * contrastive * scale
-            logged = logged + self.hparams.contrastive_weight * contrastive
+            loss = loss + weight_c * contrastive * scale
+            logged = logged + weight_c * contrastive
             values["train/contrastive_loss"] = contrastive
-        if mlm is not None:
-            loss = loss + self.hparams.mlm_weight * mlm
+        if embedded.mlm is not None:
+            loss = loss + weight_m * embedded.mlm
         if not metrics:
             return loss * world_size(), {}
-        if mlm is not None:
-            values["train/mlm_loss"] = all_reduce_sum(mlm)  # this rank's share -> the global-batch value
-            logged = logged + self.hparams.mlm_weight * values["train/mlm_loss"]
+        if embedded.mlm is not None:
+            values["train/mlm_loss"] = all_reduce_sum(embedded.mlm)  # this rank's share -> the global-batch value
+            logged = logged + weight_m * values["train/mlm_loss"]
         values["train/loss"] = logged
-        real = sum(m.sum() for m in masks)
-        values["train/padding_fraction"] = 1 - real / paid
-        values["train/padding_fraction_unsorted"] = 1 - real / sum(m.numel() for m in masks)
         return loss * world_size(), values
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor | None:

@@ -4,6 +4,9 @@
 their zero initialisation. The reference's configs turned that off, which makes the first steps larger (about
 ``lr * (1 - beta1) / sqrt(1 - beta2)`` = 3.2 x lr per parameter with the default betas) and then converges to the
 corrected update. Weight decay is decoupled and applied after the Adam step, as that optimizer did.
+
+It updates one parameter at a time, as that optimizer did: the default node's ``foreach`` and ``fused`` (torch's
+batched kernels) are accepted when ``null`` or ``false`` and refused when ``true``.
 """
 
 from __future__ import annotations
@@ -12,15 +15,25 @@ import math
 
 import torch
 
+from declutr.errors import DeclutrConfigError
+
 
 class ReferenceAdamW(torch.optim.Optimizer):
     """AdamW with optional bias correction (``correct_bias``); ``model.optimizer._target_`` selects it."""
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-6,
-                 weight_decay: float = 0.0, correct_bias: bool = False) -> None:
+                 weight_decay: float = 0.0, correct_bias: bool = False, foreach: bool | None = None,
+                 fused: bool | None = None) -> None:
         if lr <= 0 or eps <= 0 or not all(0 <= b < 1 for b in betas) or weight_decay < 0:
-            raise ValueError(f"ReferenceAdamW needs lr > 0, eps > 0, 0 <= betas < 1, weight_decay >= 0 (got lr={lr}, "
-                             f"eps={eps}, betas={betas}, weight_decay={weight_decay}).")
+            raise DeclutrConfigError(
+                f"ReferenceAdamW needs lr > 0, eps > 0, 0 <= betas < 1, weight_decay >= 0 (got model.optimizer.lr={lr}, "
+                f"eps={eps}, betas={betas}, weight_decay={weight_decay}): correct these model.optimizer settings.")
+        for name, value in (("foreach", foreach), ("fused", fused)):
+            if value:
+                raise DeclutrConfigError(
+                    f"model.optimizer.{name}=true: ReferenceAdamW has no {name} kernel (it updates one parameter at "
+                    f"a time, as the reference's AdamW did). Set model.optimizer.{name}=null, or use the default "
+                    "model.optimizer._target_=torch.optim.AdamW.")
         super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
                                   "correct_bias": correct_bias})
 

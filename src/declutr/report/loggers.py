@@ -145,6 +145,21 @@ def _folder_name(name: str | None) -> str | None:
     return folder if 0 < len(folder.encode()) <= MAX_FOLDER_NAME else None
 
 
+def start_runs(loggers: list[Logger], cfg: DictConfig, context: dict, global_zero: bool) -> None:
+    """Each logger's run: tagged (:func:`start_run`, on global rank zero only) with the run's :func:`run_tags`, and
+    given the whole resolved config as its hyperparameters."""
+    for logger in loggers:
+        if global_zero:  # to find and filter runs in the dashboard
+            start_run(logger, run_tags(context))
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+
+
+def log_metrics(loggers: list[Logger], metrics: dict[str, float], step: int) -> None:
+    """``metrics`` at ``step`` on every logger."""
+    for logger in loggers:
+        logger.log_metrics(metrics, step=step)
+
+
 def start_run(logger: Logger, tags: list[str]) -> None:
     """Tag the run (``experiment:<name>``, ``axis:<axis>``, ``<key>=<value>``, ...) where the backend has tags:
     W&B (:func:`declutr.report.wandb_run.start_wandb_run`), MLflow (``experiment: <name>``, ...)."""
@@ -199,7 +214,7 @@ def log_scores(logger: Logger, name: str, scores: dict[str, float], rows: list[l
 
 def finish_run(logger: Logger, model_dir: Path | None = None) -> None:
     """End a run's logging: W&B uploads the exported ``model_dir`` (with ``log_model`` on); its run stays open for
-    :func:`close_wandb_run` (called by :func:`declutr.report.run_record.record_run`), which records how the job ended. The others write out what they
+    :func:`close_wandb_run` (called by :func:`declutr.runs.record.record_run`), which records how the job ended. The others write out what they
     hold (the metrics logged after Lightning's own ``finalize`` at the end of fit included) and mark the run
     finished."""
     if isinstance(logger, WandbLogger):

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from declutr.config.settings import MAX_SPAN_LEN, NUM_ANCHORS, NUM_POSITIVES, STRATEGY
 from declutr.data.token_shards import unigram_entropy
 from declutr.files.atomic import write_text_atomically
 from declutr.report.aggregate import Group, Stat, group_runs
@@ -60,20 +61,20 @@ AXES = {
         (("contrastive_mlm", "contrastive + MLM (the paper's)"), ("contrastive", "contrastive only"),
          ("mlm", "MLM only"))),
     "anchors": Axis(
-        "Anchors per document (A)", "data.sampler.num_anchors",
+        "Anchors per document (A)", NUM_ANCHORS,
         "Sampling several anchors per document helps, by a large margin (A = 2 over A = 1).",
         (("2", "1"), ("4", "2"))),
     "positives": Axis(
-        "Positives per anchor (P)", "data.sampler.num_positives",
+        "Positives per anchor (P)", NUM_POSITIVES,
         "Sampling several positives per anchor helps, less than more anchors do.",
         (("2", "1"), ("4", "2"))),
     "strategy": Axis(
-        "Positive sampling strategy", "data.sampler.strategy",
+        "Positive sampling strategy", STRATEGY,
         "Overlapping views (a positive may be adjacent to, overlap, contain or sit inside its anchor) beat "
         "adjacent-only and subsumed-only positives.",
         (("overlap", "adjacent"), ("overlap", "subsumed"))),
     "span_length": Axis(
-        "Longest span (tokens)", "data.sampler.max_span_len",
+        "Longest span (tokens)", MAX_SPAN_LEN,
         "Longer spans (up to 512 tokens) learn better embeddings.",
         (("256", "128"), ("510", "256"))),
 }

@@ -27,7 +27,7 @@ class RunResult:
     """``before``/``after`` map an evaluation (``stsb_dev``, ``stsb_test``) to Spearman x 100."""
 
     status: str  # one of STATUSES
-    settings: dict = field(default_factory=dict)  # the run's key settings, resolved (see report.run_record)
+    settings: dict = field(default_factory=dict)  # the run's key settings, resolved (see runs.context)
     before: dict[str, float] = field(default_factory=dict)  # the model before training: the baseline
     after: dict[str, float] = field(default_factory=dict)
     steps: int | None = None  # the step reached

@@ -36,7 +36,7 @@ def run_id(folder: Path) -> str:
 def wandb_defaults(cfg: DictConfig, node: DictConfig, context: dict) -> dict:
     """Values for the W&B logger settings left null in ``node``: name (the job's overrides; a resumed run keeps the
     name its first attempt had), group (:func:`group`), job type (the task) and id (from :func:`run_folder`).
-    ``context`` is the training run's (:func:`declutr.report.run_record.run_context`; for ``task=eval``, that of the
+    ``context`` is the training run's (:func:`declutr.runs.context.run_context`; for ``task=eval``, that of the
     run that trained the evaluated model, so its evaluations join its group)."""
     if node.get("_target_") != WANDB_TARGET:
         return {}

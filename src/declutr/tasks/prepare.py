@@ -10,6 +10,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from declutr.config.settings import ENCODER
 from declutr.data.hub_dataset import HubDataset
 from declutr.data.prepare import PREPARE_FORMAT, add_token_ids, prepare_corpus, remove_prepared
 from declutr.data.token_shards import MANIFEST, has_token_ids_of
@@ -31,7 +32,7 @@ def run(cfg: DictConfig) -> dict:
         hub.check()
         settings["corpus_dir"] = f"hf:{options.hf_dataset}/{options.hf_split}"
     start = time.perf_counter()
-    tokenizer = load_tokenizer(cfg.model.encoder.name_or_path)
+    tokenizer = load_tokenizer(cfg.model.encoder.name_or_path, setting=ENCODER)
     if manifest_path.is_file() and not options.overwrite:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         if manifest.get("settings") != settings:

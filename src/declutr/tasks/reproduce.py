@@ -34,6 +34,16 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from declutr.config.settings import (
+    EVAL_MODEL,
+    EVAL_OUTPUT_DIR,
+    EVAL_RANDOM_INIT,
+    EVAL_REPRESENTATION,
+    LR,
+    MAX_STEPS,
+    MLM_BASE_DIR,
+    REPORT_OUTPUT_DIR,
+)
 from declutr.errors import DeclutrConfigError, DeclutrRunError
 from declutr.files.atomic import write_text_atomically
 from declutr.report.reproduction import STAGES, Layout, write_reproduction
@@ -43,11 +53,11 @@ RUN_PY = Path(__file__).resolve().parents[3] / "run.py"
 
 # Untrained references: name -> task=eval overrides (``{base}``: the MLM base's model folder).
 BASELINES = {
-    "random_init": ["eval.model={base}", "eval.random_init=true"],
-    "mlm_base": ["eval.model={base}"],
-    "word_embeddings": ["eval.model={base}", "eval.representation=word_embeddings"],
-    "minilm": ["eval.model=${minilm_path:}"],
-    "minilm_word_embeddings": ["eval.model=${minilm_path:}", "eval.representation=word_embeddings"],
+    "random_init": [f"{EVAL_MODEL}={{base}}", f"{EVAL_RANDOM_INIT}=true"],
+    "mlm_base": [f"{EVAL_MODEL}={{base}}"],
+    "word_embeddings": [f"{EVAL_MODEL}={{base}}", f"{EVAL_REPRESENTATION}=word_embeddings"],
+    "minilm": [f"{EVAL_MODEL}=${{minilm_path:}}"],
+    "minilm_word_embeddings": [f"{EVAL_MODEL}=${{minilm_path:}}", f"{EVAL_REPRESENTATION}=word_embeddings"],
 }
 
 
@@ -93,13 +103,13 @@ def sweep_size(axis: str) -> int:
 
 def plan(options: DictConfig, layout: Layout, sizes: dict[str, int]) -> list[Job]:
     """Every job of the reproduction, in the order they should start, with what each waits for."""
-    overrides = [*map(str, options.overrides), f"paths.mlm_base_dir={layout.base}"]
+    overrides = [*map(str, options.overrides), f"{MLM_BASE_DIR}={layout.base}"]
     evals = list(map(str, options.eval_overrides))
     base = layout.base / "model"
     suites = ("stsb", "quick") if options.transfer_axes else ("stsb",)  # transfer only for tables that show it
     jobs = [Job("base", "base", ["experiment=mlm_base", *overrides, f"hydra.run.dir={layout.base}"])]
-    probe = [f"trainer.max_steps={options.lr_steps}"] if options.get("lr_steps") else []  # short lr probes
-    lr_jobs = [Job(f"lr-{lr:g}", "lr", ["experiment=scale/miniature", "seed=0", f"model.optimizer.lr={lr}", *probe,
+    probe = [f"{MAX_STEPS}={options.lr_steps}"] if options.get("lr_steps") else []  # short lr probes
+    lr_jobs = [Job(f"lr-{lr:g}", "lr", ["experiment=scale/miniature", "seed=0", f"{LR}={lr}", *probe,
                                         *overrides, f"hydra.run.dir={layout.lr_run(lr)}"], ("base",))
                for lr in options.learning_rates]
     jobs += lr_jobs
@@ -112,23 +122,23 @@ def plan(options: DictConfig, layout: Layout, sizes: dict[str, int]) -> list[Job
             def args(axis=axis, seed=seed, sweep=sweep) -> list[str]:
                 lr = chosen_lr(layout, options.learning_rates)
                 return ["-m", f"experiment=ablation/{axis}", "experiment/scale=miniature", f"seed={seed}",
-                        *([f"model.optimizer.lr={lr}"] if lr is not None else []), *overrides,
+                        *([f"{LR}={lr}"] if lr is not None else []), *overrides,
                         "skip_finished=true", f"hydra.sweep.dir={sweep}"]
 
             jobs.append(Job(f"{axis}-seed{seed}", "axes", args, ("base", *lr_names)))
             if axis in options.transfer_axes:
                 jobs += [Job(f"transfer-{axis}-seed{seed}-{k}", "transfer",
-                             ["task=eval", "eval=quick", f"eval.model={sweep / str(k)}", *evals], (f"{axis}-seed{seed}",))
+                             ["task=eval", "eval=quick", f"{EVAL_MODEL}={sweep / str(k)}", *evals], (f"{axis}-seed{seed}",))
                          for k in range(sizes[axis])]
     jobs += [Job(f"baseline-{name}-{suite}", "baselines",
-                 ["task=eval", f"eval={suite}", f"eval.output_dir={layout.baseline(name)}",
+                 ["task=eval", f"eval={suite}", f"{EVAL_OUTPUT_DIR}={layout.baseline(name)}",
                   *(a.replace("{base}", str(base)) for a in BASELINES[name]), *evals], ("base",))
              for name in options.baselines for suite in suites]
     for axis in options.axes:
         waits = tuple(job.name for job in jobs if job.name.startswith(f"{axis}-seed")
                       or job.name.startswith(f"transfer-{axis}-"))
         jobs.append(Job(f"report-{axis}", "reports", ["task=report", f"sweep_dir={layout.axis(axis)}",
-                                                      f"report.output_dir={layout.report(axis)}"], waits))
+                                                      f"{REPORT_OUTPUT_DIR}={layout.report(axis)}"], waits))
     return jobs
 
 
@@ -149,8 +159,6 @@ class JobRunner:
     threads are split between parallel jobs."""
 
     def __init__(self, layout: Layout, parallel: int) -> None:
-        if parallel < 1:
-            raise DeclutrConfigError(f"reproduce.parallel={parallel} must be >= 1.")
         self.layout, self.parallel = layout, parallel
 
     def run_all(self, jobs: list[Job]) -> None:

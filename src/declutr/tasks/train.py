@@ -1,17 +1,22 @@
-"""``task=train``: DeCLUTR continued pretraining. Build (checks first, then data, model, trainer) -> evaluate
-before -> fit -> evaluate after -> save the encoder. Every run ends by writing ``<run>/results.json``, its scores
-or its error (:mod:`declutr.report.run_record`).
+"""``task=train``: DeCLUTR continued pretraining, in three steps. Build: every check that can fail before the model
+loads (settings, encoder, checkpoint, data, evaluation files), then the data, callbacks, loggers, trainer and
+model. Fit: the model scored before training, then trained; Ctrl+C or SIGTERM saves and stops. Finish: the trained
+model checked, scored and exported, with a summary. Every run ends by writing ``<run>/results.json``, its scores or
+its error (:mod:`declutr.runs.record`).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
+from lightning.pytorch.loggers import Logger
 from lightning.pytorch.strategies import FSDPStrategy
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
+from transformers import PreTrainedTokenizerBase
 
 from declutr.callbacks.data_accounting import DataAccounting
 from declutr.callbacks.document_log import DocumentLog
@@ -21,7 +26,8 @@ from declutr.callbacks.random_state import RandomState
 from declutr.callbacks.throughput import TokenThroughput
 from declutr.config.instantiate import build
 from declutr.config.schema import log_cautions, validate
-from declutr.data.checks import check_corpus_has_usable_document, check_objective_fits_sampler
+from declutr.config.settings import ENCODER
+from declutr.data.checks import check_corpus_has_usable_document, check_objective_fits_sampler, check_spans_fit_model
 from declutr.data.datamodule import DeCLUTRDataModule
 from declutr.errors import DeclutrConfigError
 from declutr.eval.suite import EvalSuite
@@ -30,24 +36,55 @@ from declutr.export import training_record, write_export
 from declutr.files.checkpoints import load_checkpoint
 from declutr.files.run_folder import write_hydra_files
 from declutr.model.finite import check_finite_weights
-from declutr.model.huggingface import check_encoder_source, check_spans_fit_model
+from declutr.model.huggingface import check_encoder_source, check_vocabulary_fits
 from declutr.model.resume import check_resume
-from declutr.report.loggers import build_loggers, finish_run, run_tags, start_run
-from declutr.report.run_record import record_run
+from declutr.report.loggers import build_loggers, finish_run, log_metrics, start_runs
+from declutr.runs.record import record_run
 from declutr.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
 
+
 def run(cfg: DictConfig) -> dict:
-    """Train, evaluate and save, recorded in ``<run>/results.json`` (:func:`declutr.report.run_record.record_run`)."""
+    """Train, evaluate and save, recorded in ``<run>/results.json`` (:func:`declutr.runs.record.record_run`)."""
     return record_run(cfg, _train)
 
 
 def _train(cfg: DictConfig, context: dict) -> dict:
-    # Everything that can be known wrong is checked before the model is loaded: every setting first.
+    training = _build(cfg, context)
+    before = _fit(training)
+    return _finish(training, before)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a run reads, each checked before the model loads: the tokenizer, the training data and the final
+    evaluation tasks."""
+
+    tokenizer: PreTrainedTokenizerBase
+    datamodule: DeCLUTRDataModule
+    evaluators: dict[str, EvalTask]
+
+
+@dataclass(frozen=True)
+class Training:
+    """Everything :func:`_build` made for one run."""
+
+    cfg: DictConfig
+    inputs: Inputs
+    interrupt: CheckpointOnInterrupt
+    throughput: TokenThroughput | None  # None without callbacks.throughput
+    loggers: list[Logger]
+    trainer: L.Trainer
+    module: L.LightningModule
+
+
+def _checked_inputs(cfg: DictConfig) -> Inputs:
+    """Everything that can be known wrong is checked before the model is loaded: every setting first."""
     validate(cfg)
     check_encoder_source(cfg.model.encoder)
-    tokenizer = load_tokenizer(cfg.model.encoder.name_or_path)
+    tokenizer = load_tokenizer(cfg.model.encoder.name_or_path, setting=ENCODER)
+    check_vocabulary_fits(tokenizer, cfg.model.encoder)
     if cfg.get("ckpt_path"):  # a missing, damaged or mismatched checkpoint fails now, naming the file and the fix
         check_resume(load_checkpoint(cfg.ckpt_path), cfg, tokenizer, cfg.ckpt_path)
     if cfg.get("seed") is not None:
@@ -56,52 +93,76 @@ def _train(cfg: DictConfig, context: dict) -> dict:
     check_objective_fits_sampler(datamodule.sampler, cfg.model)
     check_spans_fit_model(datamodule.sampler, tokenizer, cfg.model.encoder)
     check_corpus_has_usable_document(datamodule)
-    evaluators = _final_evaluators(cfg)
-    log_cautions(cfg)  # every check passed: from here on the run writes into its folder
+    return Inputs(tokenizer, datamodule, _final_evaluators(cfg))
 
+
+def _build(cfg: DictConfig, context: dict) -> Training:
+    """The checked inputs, then (every check passed: from here on the run writes into its folder) the callbacks,
+    loggers, trainer and model, with each logger's run started."""
+    inputs = _checked_inputs(cfg)
+    log_cautions(cfg)
     interrupt = CheckpointOnInterrupt(context["interrupts"])
-    callbacks = [build(c) for c in _callback_nodes(cfg)] + [DataAccounting(), interrupt, RandomState()]
-    if cfg.get("log_documents"):
-        callbacks.append(DocumentLog(Path(cfg.paths.output_dir) / "documents.tsv"))
+    callbacks = _callbacks(cfg, interrupt)
     loggers = build_loggers(cfg, context)  # an unwritable folder or a silent server fails here, before the model
     write_hydra_files(cfg.paths.output_dir, cfg)  # this run's config replaces a resumed one's (W&B took its name)
     trainer: L.Trainer = build(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    module = build(cfg.model, tokenizer=tokenizer, _convert_="all")
-    for logger in loggers:
-        if trainer.is_global_zero:  # to find and filter runs in the dashboard
-            start_run(logger, run_tags(context))
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    module = build(cfg.model, tokenizer=inputs.tokenizer, _convert_="all")
+    start_runs(loggers, cfg, context, trainer.is_global_zero)
+    throughput = next((c for c in callbacks if isinstance(c, TokenThroughput)), None)
+    return Training(cfg, inputs, interrupt, throughput, loggers, trainer, module)
 
-    before = _evaluate(module, evaluators, cfg) if trainer.is_global_zero else {}
-    if before and not cfg.get("ckpt_path"):  # a resumed run's "before" is not the model before training
-        for logger in loggers:
-            logger.log_metrics({f"before/{k}": v for k, v in before.items()}, step=0)
+
+def _callbacks(cfg: DictConfig, interrupt: CheckpointOnInterrupt) -> list[L.Callback]:
+    """The configured callbacks, then the ones every run has, and the document log when ``log_documents`` is on."""
+    callbacks = [build(c) for c in _callback_nodes(cfg)] + [DataAccounting(), interrupt, RandomState()]
+    if cfg.get("log_documents"):
+        callbacks.append(DocumentLog(Path(cfg.paths.output_dir) / "documents.tsv"))
+    return callbacks
+
+
+def _fit(training: Training) -> dict[str, float]:
+    """The model's scores before training (global rank zero; logged at step 0 unless resumed, whose "before" is not
+    the model before training), then ``trainer.fit``; a signal stops the run with ``last.ckpt`` saved. Returns the
+    scores before."""
+    cfg, trainer = training.cfg, training.trainer
+    before = _evaluate(training.module, training.inputs.evaluators, cfg) if trainer.is_global_zero else {}
+    if before and not cfg.get("ckpt_path"):
+        log_metrics(training.loggers, {f"before/{k}": v for k, v in before.items()}, step=0)
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
+        trainer.fit(training.module, datamodule=training.inputs.datamodule, ckpt_path=cfg.get("ckpt_path"),
+                    weights_only=True)
     except SIGTERMException:  # Lightning's stop after a step, for our SIGINT or SIGTERM: last.ckpt is saved
-        raise interrupt.stopped() from None
-    if interrupt.stopped():  # a signal in the last step: trained to the end, yet stopped before evaluation and export
-        raise interrupt.stopped()
+        raise training.interrupt.stopped() from None
+    if training.interrupt.stopped():  # a signal in the last step: trained to the end, yet stopped before export
+        raise training.interrupt.stopped()
+    return before
+
+
+def _finish(training: Training, before: dict[str, float]) -> dict:
+    """On global rank zero (the others return ``{}``): the trained weights checked, scored, exported with their model
+    card, the loggers' runs finished and a summary printed; returns the outcome :func:`record_run` records."""
+    cfg, trainer, inputs = training.cfg, training.trainer, training.inputs
+    module = training.module
     if isinstance(trainer.strategy, FSDPStrategy):
-        module = _unsharded(module, trainer, cfg, tokenizer)
+        module = _unsharded(module, trainer, cfg, inputs.tokenizer)
     if not trainer.is_global_zero:
         return {}
     check_finite_weights(module, "The trained model is not exported", step=trainer.global_step)
-    after = _evaluate(module, evaluators, cfg)
-    for logger in loggers:
-        logger.log_metrics({f"test/{k}": v for k, v in after.items()}, step=trainer.global_step)
-    throughput = next((c for c in callbacks if isinstance(c, TokenThroughput)), None)
+    after = _evaluate(module, inputs.evaluators, cfg)
+    log_metrics(training.loggers, {f"test/{k}": v for k, v in after.items()}, step=trainer.global_step)
+    throughput = training.throughput
     record = training_record(cfg, trainer.global_step, {"before training": before, "after training": after},
                              seconds=throughput.train_seconds if throughput else None,
-                             documents=datamodule.accounting.documents)
-    model_dir = _save_encoder(module, tokenizer, Path(cfg.paths.output_dir) / "model", record)
-    for logger in loggers:
+                             documents=inputs.datamodule.accounting.documents)
+    model_dir = _save_encoder(module, inputs.tokenizer, Path(cfg.paths.output_dir) / "model", record)
+    for logger in training.loggers:
         finish_run(logger, model_dir)
-    _print_summary(before, after, datamodule, trainer, model_dir, throughput)
+    _print_summary(before, after, inputs.datamodule, trainer, model_dir, throughput)
     return {"objective": after.get("stsb_dev"), "before": before, "after": after, "model_dir": str(model_dir),
             "tokens_per_s": throughput.mean_tokens_per_s if throughput else None,
             "earlier_seconds": throughput.resumed_seconds if throughput else 0.0,
-            "documents": datamodule.accounting.documents, "skipped": dict(datamodule.accounting.by_reason()),
+            "documents": inputs.datamodule.accounting.documents,
+            "skipped": dict(inputs.datamodule.accounting.by_reason()),
             "nonfinite_steps": module.nonfinite_steps, "steps": trainer.global_step}
 
 

@@ -1,4 +1,5 @@
-"""Which training steps write their logs out: the only steps worth logging on."""
+"""Which training steps write their logs out: the only steps worth logging on (the module's metrics, the
+callbacks' data and throughput logs)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 import subprocess
 
-from declutr.report.git_commit import git_commit
+from declutr.runs.git_commit import git_commit
 from tests.helpers.paths import ROOT
 
 

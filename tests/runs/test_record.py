@@ -3,7 +3,7 @@
 import logging
 
 from declutr.report.results import FAILED, OK, RunResult, write_result
-from declutr.report.run_record import finished_run
+from declutr.runs.record import finished_run
 
 SETTINGS = {"model": "bert_mini_mlm", "num_anchors": 2, "lr": 3e-4, "seed": 1}
 
