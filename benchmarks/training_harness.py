@@ -25,6 +25,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 import declutr.config.resolvers  # noqa: F401  (registers ${minilm_path:})
+from declutr.config.primary import config_name
 from declutr.data.datamodule import DeCLUTRDataModule
 from declutr.model.chunked import plan_chunks
 
@@ -52,10 +53,11 @@ def quiet() -> None:
 
 
 def compose_config(overrides: list[str], output_dir: str) -> DictConfig:
-    """The config ``run.py`` would run for these overrides, writing (if at all) into ``output_dir``."""
+    """The config ``run.py`` would run for these overrides (its task's, ``conf/<task>.yaml``), writing (if at all) into
+    ``output_dir``."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose("train", overrides=[*overrides, f"paths.output_dir={output_dir}"])
+        return compose(config_name(overrides, ROOT / "conf"), overrides=[*overrides, f"paths.output_dir={output_dir}"])
 
 
 def collect_batches(datamodule: DeCLUTRDataModule, count: int) -> list[dict]:

@@ -2,12 +2,15 @@
 
 import logging
 import re
+import subprocess
+import sys
 import warnings
 from collections import Counter
 
 import pytest
 
 from declutr import console
+from tests.helpers.paths import ROOT
 from tests.helpers.runs import FAST, run_py
 
 PROGRESS = re.compile(r"\d+/(\d+|\?) \[|it/s|%\|")  # a tqdm bar's redraws repeat by design
@@ -85,3 +88,12 @@ def test_only_the_known_leafspec_warning_is_filtered():
         warnings.warn_explicit(message, DeprecationWarning, "_pytree.py", 21,
                                module="lightning.pytorch.utilities._pytree")  # other category: shown
     assert [(w.filename, w.category) for w in caught] == [("other.py", FutureWarning), ("_pytree.py", DeprecationWarning)]
+
+
+def test_run_py_imports_no_lightning_before_the_console_is_set_up():
+    """Lightning configures its own console handler when first imported: ``run.py``'s module-level imports (the
+    config schema among them) must leave it to the task, after :func:`declutr.console.setup_console`."""
+    probe = ("import importlib.util, sys; spec = importlib.util.spec_from_file_location('run', 'run.py'); "
+             "spec.loader.exec_module(importlib.util.module_from_spec(spec)); print('lightning' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

@@ -17,10 +17,9 @@ from declutr.errors import DeclutrConfigError
 from declutr.files.checkpoints import load_checkpoint
 from declutr.model.embedding import embed_texts, window_length
 from declutr.model.huggingface import MLM_HEAD_FILE, load_masked_lm, looks_local_path
-from declutr.model.word_embeddings import WordEmbeddingBody
+from declutr.model.word_embeddings import REPRESENTATIONS, WordEmbeddingBody
 from declutr.tokenizer import load_tokenizer
 
-REPRESENTATIONS = ("last_layer", "word_embeddings")  # what Encoder mean-pools
 SOURCES = "a run folder (with model/), a .ckpt file, a model folder with config.json, or a Hugging Face model name"
 
 

@@ -55,11 +55,11 @@ from declutr.config.settings import (
 )
 from declutr.data.spans import STRATEGIES
 from declutr.data.token_shards import DATA_FORMATS
-from declutr.encoder import REPRESENTATIONS
 from declutr.errors import DeclutrConfigError
 from declutr.model.embedding import LONG_TEXTS
 from declutr.model.inference_precision import PRECISIONS as INFERENCE_PRECISIONS
 from declutr.model.schedules import SCHEDULES
+from declutr.model.word_embeddings import REPRESENTATIONS  # (not from declutr.encoder, which imports Lightning)
 
 INFERENCE_PRECISION_FIX = "the encoder's precision (auto: bfloat16 where the device has it natively)"  # eval, embed
 ABSENT = object()  # OmegaConf.select's default for a key the config does not have

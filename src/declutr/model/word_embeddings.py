@@ -10,6 +10,9 @@ import torch
 from torch import nn
 from transformers.modeling_outputs import BaseModelOutput
 
+# What Encoder mean-pools: the last hidden layer, or the input word embeddings (this module's body).
+REPRESENTATIONS = ("last_layer", "word_embeddings")
+
 
 class WordEmbeddingBody(nn.Module):
     """Returns ``model``'s input word embeddings ``(batch, seq, hidden)`` as ``last_hidden_state``; no position or
