@@ -58,6 +58,8 @@ NEEDS_HUB = {("model", "distilroberta"), ("model", "roberta_base"),
 NEEDS_GPU = {("trainer", "gpu"), ("trainer", "ddp"), ("trainer", "fsdp"), ("trainer", "multinode")}
 # The MLM base that `python run.py experiment=mlm_base` makes (tests/tasks/test_mlm_base.py trains on one).
 NEEDS_BASE = {("model", "bert_mini_mlm"), ("experiment", "scale/miniature")}
+# The vocabulary that `python run.py task=tokenizer` makes (tests/tasks/test_tokenizer.py trains with one).
+NEEDS_VOCABULARY = {("model", "bert_mini_corpus")}
 # Gives no positives: a contrastive loss (every model option's default) is refused (tests/tasks/test_mlm_base.py).
 MLM_ONLY = {("data/sampler", "windows")}
 
@@ -92,8 +94,11 @@ def test_every_option_composes_and_resolves(make_config, group, option):
     assert set(container) <= SECTIONS[task], "an option adds a section its task does not read"
 
 
-@pytest.mark.parametrize("group, option", [o for o in TRAINING_OPTIONS if o not in NEEDS_HUB | NEEDS_GPU | NEEDS_BASE],
-                         ids=[f"{g}={o}" for g, o in TRAINING_OPTIONS if (g, o) not in NEEDS_HUB | NEEDS_GPU | NEEDS_BASE])
+NEEDS_MADE = NEEDS_HUB | NEEDS_GPU | NEEDS_BASE | NEEDS_VOCABULARY  # what a clean clone cannot instantiate
+
+
+@pytest.mark.parametrize("group, option", [o for o in TRAINING_OPTIONS if o not in NEEDS_MADE],
+                         ids=[f"{g}={o}" for g, o in TRAINING_OPTIONS if (g, o) not in NEEDS_MADE])
 def test_every_runnable_option_instantiates(make_config, tokenizer, group, option):
     overrides = [f"{group}={option}", f"data.files=[{STATE_UNION}]"]
     if group != "model" and option != "mlm_base":  # (experiment=mlm_base picks its own model)
