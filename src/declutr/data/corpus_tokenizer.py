@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import BertConfig, BertTokenizerFast
+
+from declutr.data.prepare import chunks
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
@@ -54,18 +56,8 @@ def unigram_entropy_of(counts: Counter | Iterable[int]) -> float:
 def token_counts(tokenizer, texts: Iterable[str], batch: int = 256) -> Counter:
     """How often each token id occurs in ``texts`` (no special tokens)."""
     counts: Counter = Counter()
-    for group in _batches(texts, batch):
+    for group in chunks(texts, batch):
         for ids in tokenizer(group, add_special_tokens=False, return_attention_mask=False, verbose=False)["input_ids"]:
             counts.update(ids)
     return counts
 
-
-def _batches(texts: Iterable[str], size: int) -> Iterator[list[str]]:
-    group: list[str] = []
-    for text in texts:
-        group.append(text)
-        if len(group) == size:
-            yield group
-            group = []
-    if group:
-        yield group

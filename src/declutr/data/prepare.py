@@ -15,7 +15,7 @@ import multiprocessing
 import re
 import threading
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -283,7 +283,7 @@ def _tokenized(documents: Iterator[tuple[str, str, str]], tokenizer,
     room = threading.BoundedSemaphore(4 * num_proc)
 
     def texts() -> Iterator[list[str]]:  # read by the pool's feeder thread
-        for chunk in _chunks(documents, TOKENIZE_CHUNK):
+        for chunk in chunks(documents, TOKENIZE_CHUNK):
             room.acquire()
             pending.append(chunk)
             yield [text for _, _, text in chunk]
@@ -297,7 +297,7 @@ def _tokenized(documents: Iterator[tuple[str, str, str]], tokenizer,
                 yield source, doc_id, text, doc_ids
 
 
-def _chunks(items: Iterator, size: int) -> Iterator[list]:
+def chunks(items: Iterable, size: int) -> Iterator[list]:
     """Consecutive lists of ``size`` items (the last may be shorter)."""
     chunk: list = []
     for item in items:
