@@ -10,7 +10,9 @@ clipping and the AdamW step, exactly as ``task=train`` runs them, on batches alr
 loading is not timed). Reported per configuration: anchors and sequences per step, non-padding tokens per
 step, padding (of what the encoder computed, after ``model.chunk_size``'s length-sorted chunks; and of the
 collated batch, which one call per group would pay), median step time, tokens/s (non-padding tokens over the
-time of the kept steps), peak memory and, on CUDA, mean GPU utilisation. Peak memory on CUDA is
+time of the kept steps), the model FLOPs of one step (forward and backward, counted by
+``torch.utils.flop_counter`` on the first batch) and the rate they run at (TFLOP/s: compare it with the machine's
+matmul peak, ``benchmarks/matmul_peak.py``), peak memory and, on CUDA, mean GPU utilisation. Peak memory on CUDA is
 ``torch.cuda.max_memory_allocated`` over the kept steps (parameters, gradients, optimizer state and
 activations); on CPU it is the process's peak RSS and its rise over the RSS before ``fit`` (model and
 batches already loaded).
@@ -107,6 +109,7 @@ def measure(overrides: list[str], steps: int, warmup: int, threads: int | None) 
                         enable_progress_bar=False, enable_model_summary=False, max_steps=len(batches))
         rss_before = rss_mib()
         trainer.fit(module, train_dataloaders=DataLoader(batches, batch_size=None, collate_fn=lambda batch: batch))
+        flops = step_flops(build(cfg.model, tokenizer=tokenizer, compile=False, _convert_="all"), batches[0])
     first = batches[0]
     result = {
         "anchors": int(first["anchor_input_ids"].shape[0]),
@@ -115,6 +118,8 @@ def measure(overrides: list[str], steps: int, warmup: int, threads: int | None) 
         "padding": 1 - sum(timer.tokens) / sum(timer.paid),  # what the encoder computed
         "batch_padding": 1 - sum(timer.tokens) / sum(timer.padded),  # the collated batch (one call per group)
         "step_ms": 1000 * median(timer.seconds),
+        "gflops_per_step": flops / 1e9,
+        "tflops_per_s": flops / median(timer.seconds) / 1e12,
         "tokens_per_s": sum(timer.tokens) / sum(timer.seconds),
         "threads": torch.get_num_threads(),
         "steps_timed": len(timer.seconds),
@@ -125,6 +130,19 @@ def measure(overrides: list[str], steps: int, warmup: int, threads: int | None) 
         peak = peak_rss_mib()
         result.update(peak_mib=peak, rise_mib=peak - rss_before)
     return result
+
+
+def step_flops(module, batch: dict) -> float:
+    """Model FLOPs of one training step on ``batch``: the loss's forward and backward, as counted by
+    ``torch.utils.flop_counter`` (matrix products and attention; elementwise work and the optimizer are not
+    counted). The same for any precision or compilation, so it is counted once, eager, in fp32."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    module.train()
+    with FlopCounterMode(display=False) as counter:
+        loss, _ = module.compute_loss(batch, metrics=False)
+        loss.backward()
+    return float(counter.get_total_flops())
 
 
 def run_in_fresh_process(overrides: list[str], args: argparse.Namespace) -> dict:
@@ -146,7 +164,8 @@ def memory_column(result: dict) -> str:
 
 def table(rows: list[tuple[list[str], dict]], device: str) -> str:
     memory = "peak alloc MiB" if device == "cuda" else "peak RSS MiB (+ in fit)"
-    header = ["#", "anchors", "seqs", "tokens/step", "pad %", "batch pad %", "step ms", "tokens/s", memory]
+    header = ["#", "anchors", "seqs", "tokens/step", "pad %", "batch pad %", "step ms", "tokens/s", "GFLOP/step",
+              "TFLOP/s", memory]
     header += ["GPU util %"] if device == "cuda" else []
     lines = []
     for number, (_, r) in enumerate(rows, 1):
@@ -155,7 +174,8 @@ def table(rows: list[tuple[list[str], dict]], device: str) -> str:
             continue
         line = [str(number), str(r["anchors"]), str(r["sequences"]), f"{r['tokens_per_step']:,.0f}",
                 f"{100 * r['padding']:.1f}", f"{100 * r['batch_padding']:.1f}", f"{r['step_ms']:,.1f}",
-                f"{r['tokens_per_s']:,.0f}", memory_column(r)]
+                f"{r['tokens_per_s']:,.0f}", f"{r['gflops_per_step']:,.1f}", f"{r['tflops_per_s']:.3f}",
+                memory_column(r)]
         if device == "cuda":
             line.append("n/a" if r.get("gpu_utilisation") is None else f"{r['gpu_utilisation']:.0f}")
         lines.append(line)

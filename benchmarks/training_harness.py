@@ -62,16 +62,16 @@ def compose_config(overrides: list[str], output_dir: str) -> DictConfig:
 
 def collect_batches(datamodule: DeCLUTRDataModule, count: int) -> list[dict]:
     """``count`` full collated batches from the real stream, epochs restarting as in training. The stream's
-    closing example (skip counts only) and a short last batch are left out: every step has the set size."""
+    closing example (skip counts only) and a short last batch are left out: every step has ``data.batch_size``
+    documents (with the window sampler, a short document may give fewer windows than another)."""
     datamodule.setup("fit")
-    full = datamodule.batch_size * datamodule.sampler.num_anchors
     batches: list[dict] = []
     epoch = 0
     while len(batches) < count:
         datamodule.set_epoch(epoch)
         before = len(batches)
         for batch in datamodule.train_dataloader():
-            if batch["anchor_input_ids"].shape[0] == full:
+            if len(batch["docs"]) == datamodule.batch_size:
                 batches.append(batch)
             if len(batches) == count:
                 break

@@ -1,6 +1,5 @@
 """A WordPiece vocabulary learnt from a corpus: BERT's pipeline, saved as a model source, and the unigram entropy."""
 
-import math
 from collections import Counter
 
 from transformers import AutoConfig
@@ -10,7 +9,6 @@ from declutr.data.corpus_tokenizer import (
     save_model_source,
     token_counts,
     train_wordpiece,
-    unigram_entropy_of,
 )
 from declutr.tokenizer import load_tokenizer, special_token_template
 from tests.helpers.paths import STATE_UNION
@@ -32,12 +30,6 @@ def test_the_vocabulary_is_learnt_from_the_texts_uncased_with_bert_special_token
     assert prefix.tolist() == [loaded.cls_token_id] and suffix.tolist() == [loaded.sep_token_id]
     config = AutoConfig.from_pretrained(tmp_path / "wp")
     assert config.model_type == "bert" and config.vocab_size == len(loaded) and config.pad_token_id == loaded.pad_token_id
-
-
-def test_unigram_entropy_is_the_entropy_of_the_token_frequencies():
-    assert math.isclose(unigram_entropy_of(Counter({1: 5, 2: 5})), math.log(2))
-    assert math.isclose(unigram_entropy_of([1, 1, 1, 1]), math.log(4))
-    assert unigram_entropy_of(Counter({7: 3, 8: 0})) == 0.0
 
 
 def test_token_counts_count_every_token_of_every_text_without_specials():

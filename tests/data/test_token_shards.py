@@ -15,7 +15,14 @@ from declutr.data.collate import DeCLUTRCollator
 from declutr.data.documents import read_documents, resolve_files
 from declutr.data.spans import SpanSampler
 from declutr.data.stream import DocumentStream
-from declutr.data.token_shards import TokenShard, corpus_sources, ids_dtype, unigram_entropy, write_token_shard
+from declutr.data.token_shards import (
+    TokenShard,
+    corpus_sources,
+    entropy_of_counts,
+    ids_dtype,
+    unigram_entropy,
+    write_token_shard,
+)
 from declutr.errors import DeclutrConfigError
 from declutr.tokenizer import load_tokenizer, tokenizer_identity
 from tests.helpers.paths import STATE_UNION
@@ -154,6 +161,12 @@ def test_ids_beyond_uint16_round_trip_as_uint32(tmp_path):
     assert [key for key, _ in read] == [f"{text}:1", f"{text}:2", f"{text}:3"]
     assert all(np.array_equal(got, want) for (_, got), want in zip(read, docs, strict=True))
     assert str(shard) == str(text) and isinstance(shard.text, Path)
+
+
+def test_entropy_of_counts_is_the_entropy_of_the_frequencies_they_give():
+    assert entropy_of_counts([5, 5]) == pytest.approx(np.log(2))
+    assert entropy_of_counts(np.array([1, 1, 1, 1])) == pytest.approx(np.log(4))
+    assert entropy_of_counts([3, 0]) == 0.0 and entropy_of_counts([]) == 0.0
 
 
 def test_unigram_entropy_counts_every_shard_s_ids(prepared_corpus, tmp_path):

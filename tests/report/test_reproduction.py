@@ -13,7 +13,12 @@ from tests.helpers.sweeps import add_job
 
 OPTIONS = {"output_dir": "outputs/reproduce", "seeds": [1, 2, 3], "axes": ["objective", "anchors"],
            "transfer_axes": ["objective"], "learning_rates": [1e-4, 1e-3],
-           "baselines": ["random_init", "mlm_base", "word_embeddings"]}
+           "baselines": ["random_init", "mlm_base", "word_embeddings"],
+           "base": {"experiment": "mlm_base", "corpus": None, "description": "bert_mini from random init, MLM only."}}
+
+
+def options_with_corpus(corpus) -> dict:
+    return OPTIONS | {"base": OPTIONS["base"] | {"corpus": str(corpus)}}
 
 
 def test_verdicts_weigh_the_difference_against_the_spread():
@@ -58,13 +63,16 @@ def miniature(tmp_path):
 
 def test_write_up_of_a_finished_miniature(tmp_path, prepared_corpus):
     layout = miniature(tmp_path)
-    doc = write_reproduction(layout, tmp_path / "docs" / "reproduction.md", OPTIONS, corpus=prepared_corpus)
+    doc = write_reproduction(layout, tmp_path / "docs" / "reproduction.md", options_with_corpus(prepared_corpus))
     text = doc.read_text()
+    assert "`python run.py experiment=mlm_base`: bert_mini from random init, MLM only." in text  # reproduce.base
     # the base's final loss (last 10% of its curve: 10 - step / 200 at steps 1080 ... 1190) beside the corpus's
     # unigram entropy, which the loss plot draws too
     assert (f"last 10% of logged steps: 4.33 nats. Predicting every masked token from its corpus frequency alone, "
             f"context unused, costs {unigram_entropy(prepared_corpus):.2f} nats") in text
     assert "unigram" not in write_reproduction(layout, tmp_path / "no_corpus.md", OPTIONS).read_text()
+    missing = options_with_corpus(tmp_path / "no_such_corpus")  # not prepared (yet): no reference line, no error
+    assert "unigram" not in write_reproduction(layout, tmp_path / "missing_corpus.md", missing).read_text()
     objective = text[text.index("## Objective"):text.index("## Anchors")]
     # every table starts with the baselines, then one row per setting: mean ± std over the 3 seeds
     rows = [line for line in objective.splitlines() if line.startswith("| ")][1:]

@@ -2,13 +2,16 @@
 depends on a failure, records wall times) and the chosen learning rate."""
 
 import json
+import shutil
 
 import pytest
 
 from declutr.errors import DeclutrConfigError, DeclutrRunError
 from declutr.report.reproduction import Layout
-from declutr.report.results import OK, RunResult, write_result
+from declutr.report.results import OK, RunResult, read_result, write_result
 from declutr.tasks.reproduce import Job, JobRunner, chosen_lr, plan, run, sweep_size
+from tests.helpers.paths import DATA_DIR, STATE_UNION
+from tests.helpers.runs import run_py
 from tests.helpers.sweeps import add_job
 
 
@@ -70,3 +73,62 @@ def test_bad_settings_are_refused_before_any_job(make_config, tmp_path):
         with pytest.raises(DeclutrConfigError, match=message):
             run(make_config("task=reproduce", f"reproduce.output_dir={tmp_path}", override))
     assert not (tmp_path / "jobs").exists()
+
+
+def test_the_second_design_makes_its_vocabulary_first_and_reuses_a_base_trained_by_hand(make_config, tmp_path):
+    base_dir = tmp_path / "base"
+    cfg = make_config("task=reproduce", "reproduce=corpus_vocabulary", f"reproduce.output_dir={tmp_path / 'out'}",
+                      f"reproduce.base.dir={base_dir}", "reproduce.axes=[objective]", "reproduce.seeds=[1]")
+    layout = Layout(tmp_path / "out", cfg.reproduce.base.dir)
+    jobs = {job.name: job for job in plan(cfg.reproduce, layout, {"objective": 3})}
+    assert jobs["base-setup-0"].args == ["task=tokenizer"] and jobs["base-setup-0"].after == ()
+    assert jobs["base-setup-1"].args[:2] == ["task=prepare", "model=bert_mini_corpus"]
+    assert jobs["base-setup-1"].after == ("base-setup-0",) and jobs["base"].after == ("base-setup-1",)
+    assert jobs["base"].args[0] == "experiment=mlm_base_corpus" and f"hydra.run.dir={base_dir}" in jobs["base"].args
+    # reproduce.base.overrides reach the DeCLUTR runs only: the base keeps its own corpus setting and no dropout
+    assert not any("dropout" in arg or arg.startswith("data.files") for arg in jobs["base"].args)
+    lr_args = jobs["lr-0.0003"].args
+    assert any(arg.startswith("data.files=[") and arg.endswith("corpus_wordpiece_8192]") for arg in lr_args)
+    assert f"paths.mlm_base_dir={base_dir}" in lr_args
+    assert "+model.encoder.config_overrides.hidden_dropout_prob=0.1" in jobs["objective-seed1"].args()
+    # a base that python run.py experiment=mlm_base_corpus finished (ok, with its model) is not trained again
+    assert not jobs["base"].finished_before(layout)
+    write_result(base_dir, RunResult(status=OK))
+    assert not jobs["base"].finished_before(layout)  # no model/ in it
+    (base_dir / "model").mkdir()
+    assert jobs["base"].finished_before(layout) and not jobs["base-setup-0"].finished_before(layout)
+
+
+@pytest.mark.slow  # a dozen run.py processes: vocabulary, corpus, base, baselines, lr probe, an axis, report, doc
+def test_the_one_call_gpu_reproduction_runs_end_to_end_on_a_cpu_at_a_tiny_size(prepared_corpus, tmp_path, monkeypatch):
+    """reproduce=gpu's CPU path: every stage of the GPU call, with 2-step runs on the State of the Union addresses."""
+    data, cache, out = tmp_path / "data", tmp_path / "cache", tmp_path / "out"
+    shutil.copytree(STATE_UNION, data / "corpus" / "state_union")  # what the setup's task=prepare reads
+    (data / "eval").symlink_to(DATA_DIR / "eval")  # STS-B
+    shutil.copytree(prepared_corpus, cache / "corpus")  # what task=tokenizer learns the vocabulary from
+    monkeypatch.setenv("DECLUTR_DATA_DIR", str(data))
+    monkeypatch.setenv("DECLUTR_CACHE_DIR", str(cache))
+    tiny = ["'trainer.accelerator=cpu'", "'trainer.precision=32-true'", "'trainer.max_steps=2'", "'data.batch_size=2'",
+            "'trainer.log_every_n_steps=1'"]
+    done = run_py("task=reproduce", "reproduce=gpu", f"reproduce.output_dir={out}", f"reproduce.doc={tmp_path / 'doc.md'}",
+                  f"reproduce.overrides=[{','.join(tiny)}]", "reproduce.parallel=2", "reproduce.seeds=[1]",
+                  "reproduce.axes=[objective]", "reproduce.transfer_axes=[]", "reproduce.learning_rates=[1e-3]",
+                  "reproduce.lr_steps=2", "reproduce.baselines=[mlm_base,word_embeddings]",
+                  "reproduce.eval_overrides=['eval.max_examples=50']")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    base = cache / "mlm_base_corpus_large"
+    assert (base / "model" / "config.json").is_file() and read_result(base).steps == 2
+    assert json.loads((base / "model" / "config.json").read_text())["num_hidden_layers"] == 6  # the larger base
+    text = (tmp_path / "doc.md").read_text()
+    assert "`python run.py experiment=mlm_base_corpus_large`: MiniLM's shape" in text and "unigram entropy" in text
+    objective = text[text.index("## Objective"):text.index("## Wall time")]
+    assert "| contrastive + MLM (the paper's) — after 2 steps | 1 |" in objective
+    assert "| MLM base, averaged input word embeddings | 1 |" in objective
+    assert {job["job"] for job in Layout(out).jobs()} >= {"base-setup-0", "base-setup-1", "base", "lr-0.001",
+                                                         "objective-seed1", "report-objective"}
+    # a second call finds every job done and the base reused: nothing is trained again
+    again = run_py("task=reproduce", "reproduce=gpu", f"reproduce.output_dir={out}", f"reproduce.doc={tmp_path / 'doc.md'}",
+                   f"reproduce.overrides=[{','.join(tiny)}]", "reproduce.seeds=[1]", "reproduce.axes=[objective]",
+                   "reproduce.transfer_axes=[]", "reproduce.learning_rates=[1e-3]", "reproduce.lr_steps=2",
+                   "reproduce.baselines=[mlm_base,word_embeddings]", "reproduce.eval_overrides=['eval.max_examples=50']")
+    assert again.returncode == 0 and "finished before: skipped." in again.stdout and "start " not in again.stdout

@@ -1,7 +1,9 @@
 """task=tokenizer: a vocabulary for the corpus, cached by its settings, that a corpus is prepared with and a fresh
 encoder trains with."""
 
+import gzip
 import json
+import shutil
 
 import pytest
 
@@ -44,3 +46,14 @@ def test_a_vocabulary_made_for_the_corpus_prepares_it_and_trains_a_fresh_encoder
 def test_a_folder_that_is_not_a_prepared_corpus_is_refused(make_config, tmp_path):
     with pytest.raises(DeclutrConfigError, match=r"tokenizer.corpus_dir=.* is not a prepared corpus.*task=prepare"):
         tokenizer.run(make_config("task=tokenizer", f"tokenizer.corpus_dir={tmp_path}"))
+
+
+def test_a_damaged_text_shard_is_refused_not_skipped(make_config, prepared_corpus, tmp_path):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(prepared_corpus, corpus)
+    shard = sorted(corpus.glob("shard-*.jsonl.gz"))[3]
+    shard.write_bytes(gzip.compress(b'{"text": "a whole document"}\n{"text": "cut off in the mid'))
+    with pytest.raises(DeclutrConfigError, match=f"Text shard {shard} is unreadable.*prepare.overwrite=true"):
+        tokenizer.run(make_config("task=tokenizer", f"tokenizer.corpus_dir={corpus}",
+                                  f"tokenizer.output_dir={tmp_path / 'wp'}", "tokenizer.vocab_size=500"))
+    assert not (tmp_path / "wp" / STATS).exists()

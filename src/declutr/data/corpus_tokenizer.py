@@ -5,7 +5,6 @@ source without weights: the tokenizer files and a BERT ``config.json`` sized to 
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -43,14 +42,6 @@ def save_model_source(tokenizer: BertTokenizerFast, folder: Path, max_positions:
     tokenizer.save_pretrained(str(folder))
     BertConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
                max_position_embeddings=max_positions).save_pretrained(str(folder))
-
-
-def unigram_entropy_of(counts: Counter | Iterable[int]) -> float:
-    """Entropy (nats) of a token-frequency distribution: the MLM loss of predicting every token from its corpus
-    frequency alone."""
-    values = [c for c in (counts.values() if isinstance(counts, Counter) else counts) if c > 0]
-    total = sum(values)
-    return -sum(c / total * math.log(c / total) for c in values)
 
 
 def token_counts(tokenizer, texts: Iterable[str], batch: int = 256) -> Counter:

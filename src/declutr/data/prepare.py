@@ -325,6 +325,17 @@ def _tokenize_chunk(texts: list[str]) -> list[list[int]]:
     return [_document_ids(_WORKER_TOKENIZER, text) for text in texts]
 
 
+def shard_texts(path: Path) -> list[str]:
+    """The documents' texts of a prepared text shard, in order; a damaged or unreadable shard is refused (a corpus
+    this project wrote has no bad line to skip)."""
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            return [json.loads(line)["text"] for line in handle if line.strip()]
+    except (OSError, EOFError, ValueError, KeyError, TypeError) as err:
+        raise DeclutrConfigError(f"Text shard {path} is unreadable ({err!r}): rewrite the corpus with "
+                                 "`python run.py task=prepare prepare.overwrite=true`.") from None
+
+
 def add_token_ids(prepared_dir: str | Path, tokenizer, progress: bool = False) -> int:
     """Tokenise the text shards of a corpus prepared earlier into token-id shards and record them in its
     manifest (no re-splitting of the raw corpus). Returns the number of tokens written. ``progress``: a bar over
@@ -334,13 +345,7 @@ def add_token_ids(prepared_dir: str | Path, tokenizer, progress: bool = False) -
     dtype = ids_dtype(len(tokenizer))
     token_shards = {}
     for name in tqdm(manifest["shards"], desc="Token ids", unit="shard", disable=not progress):
-        try:
-            with gzip.open(folder / name, "rt", encoding="utf-8") as handle:
-                texts = [json.loads(line)["text"] for line in handle if line.strip()]
-        except (OSError, EOFError, ValueError, KeyError, TypeError) as err:
-            raise DeclutrConfigError(f"Text shard {folder / name} is unreadable ({err!r}): rewrite the corpus with "
-                                     "`python run.py task=prepare prepare.overwrite=true`.") from None
-        documents = [np.asarray(tokenize_document(tokenizer, text), dtype=dtype) for text in texts]
+        documents = [np.asarray(tokenize_document(tokenizer, text), dtype=dtype) for text in shard_texts(folder / name)]
         token_shards[name] = write_token_shard(folder, name, documents)
     manifest["token_ids"] = token_ids_section(tokenizer_identity(tokenizer), token_shards)
     write_text_atomically(folder / MANIFEST, json.dumps(manifest, indent=2))

@@ -195,6 +195,12 @@ def unigram_entropy(folder: Path) -> float | None:
     for entry in section["shards"].values():
         ids = np.fromfile(Path(folder) / entry["ids"], dtype=section["dtype"])
         counts += np.bincount(ids, minlength=counts.size)[: counts.size]
+    return entropy_of_counts(counts)
+
+
+def entropy_of_counts(counts) -> float:
+    """Entropy (nats) of the distribution that token counts (any sequence of non-negative numbers) give."""
+    counts = np.asarray(counts, dtype=np.float64)
     p = counts[counts > 0] / counts.sum() if counts.any() else np.ones(1)
     return float(-(p * np.log(p)).sum())
 

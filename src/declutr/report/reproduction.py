@@ -83,9 +83,9 @@ AXES = {
 class Layout:
     """Where ``task=reproduce`` puts everything under its ``output_dir``."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, base: Path | None = None) -> None:
         self.root = Path(root).resolve()
-        self.base = self.root / "mlm_base"
+        self.base = Path(base).resolve() if base is not None else self.root / "mlm_base"
         self.logs = self.root / "logs"
 
     def baseline(self, name: str) -> Path:
@@ -115,9 +115,10 @@ class Row:
     stats: dict[str, Stat | None]
 
 
-def write_reproduction(layout: Layout, doc: Path, options: dict, corpus: Path | None = None) -> Path:
-    """Writes ``doc`` (markdown) and its plots into ``doc``'s sibling folder of the same stem; ``corpus``, the prepared
-    corpus the base trained on, gives its MLM loss a reference (its unigram entropy)."""
+def write_reproduction(layout: Layout, doc: Path, options: dict) -> Path:
+    """Writes ``doc`` (markdown) and its plots into ``doc``'s sibling folder of the same stem. ``options`` is
+    ``reproduce``'s config; ``options["base"]["corpus"]``, the prepared corpus the base trained on, gives its MLM loss a
+    reference (its unigram entropy)."""
     assets = doc.with_suffix("")
     assets.mkdir(parents=True, exist_ok=True)
     baselines = {name: baseline_row(layout, name) for name in options["baselines"]}
@@ -126,15 +127,15 @@ def write_reproduction(layout: Layout, doc: Path, options: dict, corpus: Path | 
         "# The paper in miniature",
         "",
         "Written by `python run.py task=reproduce` (`make reproduce`) from the runs under "
-        f"`{options['output_dir']}`; rerun it to regenerate this page. A 4-layer × 256 BERT is pretrained here with "
+        f"`{options['output_dir']}`; rerun it to regenerate this page. A small BERT is pretrained here with "
         "MLM only (the paper's starting point: an MLM-pretrained encoder whose mean-pooled embeddings are poor), "
         "then its pretraining is extended with DeCLUTR (`experiment/scale=miniature`) along every ablation axis, "
-        f"{len(options['seeds'])} seeds per setting. Scores × 100: Spearman for STS-B, accuracy for transfer; "
+        f"{len(options['seeds'])} seed{'s' if len(options['seeds']) != 1 else ''} per setting. Scores × 100: Spearman for STS-B, accuracy for transfer; "
         "mean ± standard deviation over seeds (n runs). Verdicts compare STS-B test means: a difference larger "
         "than the larger standard deviation counts, a smaller one is within noise.",
         "",
     ]
-    lines += _base_section(layout, assets, doc, corpus)
+    lines += _base_section(layout, assets, doc, options["base"])
     lines += _lr_section(layout, options["learning_rates"])
     for axis in options["axes"]:
         if axis in AXES:
@@ -223,14 +224,13 @@ def _targets(objective: dict[str, Stat | None], baselines: dict[str, Row]) -> li
     return lines + [""]
 
 
-def _base_section(layout: Layout, assets: Path, doc: Path, corpus: Path | None) -> list[str]:
+def _base_section(layout: Layout, assets: Path, doc: Path, base: dict) -> list[str]:
     result = read_result(layout.base)
-    lines = ["## The MLM base", "", "`python run.py experiment=mlm_base`: bert_mini (4 layers × 256, 4 heads, "
-             "MiniLM's uncased WordPiece vocabulary) from random init, MLM only on contiguous 128-token windows "
-             "of the prepared corpus, 15% of tokens masked.", ""]
+    lines = ["## The MLM base", "", f"`python run.py experiment={base['experiment']}`: {base['description']}", ""]
     if result is None or result.status != OK:
         return lines + ["The base run has not finished.", ""]
-    entropy = unigram_entropy(corpus) if corpus is not None else None
+    corpus = Path(base["corpus"]) if base.get("corpus") else None
+    entropy = unigram_entropy(corpus) if corpus is not None and corpus.is_dir() else None
     reference = ("corpus unigram entropy", entropy) if entropy is not None else None
     points = training_curve(layout.base, "train/mlm_loss")
     curve = plot_training_curve(points, assets / "mlm_loss.png", "MLM pretraining of the base",

@@ -4,7 +4,9 @@ Every stage runs the commands a user would type (``python run.py ...``), each jo
 ``reproduce.parallel`` at a time, each as soon as the jobs it needs have finished (the baselines run beside the
 lr and axes stages), its output in ``<output_dir>/logs/<job>.log``:
 
-1. ``base``: ``experiment=mlm_base``, a small BERT pretrained with MLM only (the paper's starting point);
+1. ``base``: ``reproduce.base.setup``'s jobs (e.g. a vocabulary and the corpus in it), then
+   ``experiment=<reproduce.base.experiment>``, a small BERT pretrained with MLM only (the paper's starting point); a
+   base folder (``reproduce.base.dir``) whose run ended ok is reused, not retrained;
 2. ``baselines``: ``task=eval`` (``eval=stsb``, and ``eval=quick`` when an axis shows transfer) of the untrained
    references in :data:`BASELINES`;
 3. ``lr``: the miniature run once per ``reproduce.learning_rates`` (seed 0, ``reproduce.lr_steps`` steps); the best on
@@ -64,17 +66,26 @@ BASELINES = {
 @dataclass(frozen=True)
 class Job:
     """One ``python run.py <args>`` process, started once every job named in ``after`` has finished; ``args`` may be
-    a function, called then (the axes need the learning rate the lr stage chose). ``name`` names its files."""
+    a function, called then (the axes need the learning rate the lr stage chose). ``name`` names its files. A job
+    with ``done`` is skipped when the run in that folder ended ok with a model (the base trained by hand)."""
 
     name: str
     stage: str
     args: list[str] | Callable[[], list[str]]
     after: tuple[str, ...] = ()
+    done: Path | None = None  # a run folder: the job counts as finished when the run there ended ok
+
+    def finished_before(self, layout: Layout) -> bool:
+        """Whether an earlier invocation (its job record) or an earlier run by hand (``done``'s result) finished it."""
+        if layout.job_record(self.name).is_file():
+            return True
+        result = read_result(self.done) if self.done is not None else None
+        return result is not None and result.status == OK and (self.done / "model").is_dir()
 
 
 def run(cfg: DictConfig) -> dict:
     options = cfg.reproduce
-    layout = Layout(Path(options.output_dir))
+    layout = Layout(Path(options.output_dir), options.base.dir)
     stages = list(options.stages)
     unknown = [s for s in stages if s not in STAGES] + [b for b in options.baselines if b not in BASELINES]
     if unknown:
@@ -86,8 +97,7 @@ def run(cfg: DictConfig) -> dict:
     jobs = [replace(job, after=tuple(a for a in job.after if a in names)) for job in jobs]  # stages not rerun
     JobRunner(layout, int(options.parallel)).run_all(jobs)
     if "doc" in stages:
-        path = write_reproduction(layout, Path(options.doc), OmegaConf.to_container(options, resolve=True),
-                                  corpus=Path(cfg.paths.prepared_dir))
+        path = write_reproduction(layout, Path(options.doc), OmegaConf.to_container(options, resolve=True))
         print(f"Wrote {path}")
     return {"output_dir": str(layout.root), "doc": str(options.doc)}
 
@@ -103,11 +113,16 @@ def sweep_size(axis: str) -> int:
 
 def plan(options: DictConfig, layout: Layout, sizes: dict[str, int]) -> list[Job]:
     """Every job of the reproduction, in the order they should start, with what each waits for."""
-    overrides = [*map(str, options.overrides), f"{MLM_BASE_DIR}={layout.base}"]
+    common = [*map(str, options.overrides), f"{MLM_BASE_DIR}={layout.base}"]
+    overrides = [*common, *map(str, options.base.overrides)]  # the DeCLUTR runs'
     evals = list(map(str, options.eval_overrides))
     base = layout.base / "model"
     suites = ("stsb", "quick") if options.transfer_axes else ("stsb",)  # transfer only for tables that show it
-    jobs = [Job("base", "base", ["experiment=mlm_base", *overrides, f"hydra.run.dir={layout.base}"])]
+    setup = [Job(f"base-setup-{k}", "base", list(map(str, args)), (f"base-setup-{k - 1}",) if k else ())
+             for k, args in enumerate(options.base.setup)]
+    jobs = [*setup, Job("base", "base", [f"experiment={options.base.experiment}", *common,
+                                         f"hydra.run.dir={layout.base}"], tuple(job.name for job in setup[-1:]),
+                        done=layout.base)]
     probe = [f"{MAX_STEPS}={options.lr_steps}"] if options.get("lr_steps") else []  # short lr probes
     lr_jobs = [Job(f"lr-{lr:g}", "lr", ["experiment=scale/miniature", "seed=0", f"{LR}={lr}", *probe,
                                         *overrides, f"hydra.run.dir={layout.lr_run(lr)}"], ("base",))
@@ -162,7 +177,7 @@ class JobRunner:
         self.layout, self.parallel = layout, parallel
 
     def run_all(self, jobs: list[Job]) -> None:
-        finished = {job.name for job in jobs if self.layout.job_record(job.name).is_file()}
+        finished = {job.name for job in jobs if job.finished_before(self.layout)}
         if finished:
             print(f"{len(finished)} job(s) finished before: skipped.")
         pending = [job for job in jobs if job.name not in finished]

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from declutr.data.corpus_tokenizer import save_model_source, token_counts, train_wordpiece, unigram_entropy_of
-from declutr.data.documents import read_jsonl
-from declutr.data.token_shards import MANIFEST
+from declutr.data.corpus_tokenizer import save_model_source, token_counts, train_wordpiece
+from declutr.data.prepare import shard_texts
+from declutr.data.token_shards import MANIFEST, entropy_of_counts
 from declutr.errors import DeclutrConfigError
 from declutr.files.atomic import write_text_atomically
 
@@ -44,7 +44,7 @@ def run(cfg: DictConfig) -> dict:
     counts: Counter = token_counts(tokenizer, _texts(shards))
     save_model_source(tokenizer, output)
     stats = {"settings": settings, "vocab_size": len(tokenizer), "tokens": sum(counts.values()),
-             "tokens_used": len(counts), "unigram_entropy": unigram_entropy_of(counts),
+             "tokens_used": len(counts), "unigram_entropy": entropy_of_counts(list(counts.values())),
              "train_seconds": round(trained, 1), "config": OmegaConf.to_container(options, resolve=True)}
     write_text_atomically(stats_path, json.dumps(stats, indent=2))
     print(f"Wrote {output} in {time.perf_counter() - start:.0f}s: {_summary(stats)}")
@@ -68,7 +68,5 @@ def _text_shards(corpus: Path) -> list[Path]:
 
 
 def _texts(shards: list[Path]) -> Iterator[str]:
-    skipped: Counter = Counter()
     for path in shards:
-        for _, text in read_jsonl(path, "text", skipped):
-            yield text
+        yield from shard_texts(path)
