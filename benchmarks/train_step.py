@@ -80,8 +80,9 @@ def expand(overrides: list[str]) -> list[list[str]]:
     return [list(combination) for combination in itertools.product(*choices.values())]
 
 
-def measure(overrides: list[str], steps: int, warmup: int, threads: int | None) -> dict:
-    """One configuration, in this process: the timed steps' measurements."""
+def measure(overrides: list[str], steps: int, warmup: int, threads: int | None, profile: bool = False) -> dict:
+    """One configuration, in this process: the timed steps' measurements (``profile``: instead, where the steps' CPU
+    time goes, :func:`top_operators`)."""
     from declutr.config.instantiate import build
     from declutr.tasks.train import build_datamodule
     from declutr.tokenizer import load_tokenizer
@@ -108,7 +109,12 @@ def measure(overrides: list[str], steps: int, warmup: int, threads: int | None) 
         trainer = build(cfg.trainer, callbacks=[timer], logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False, max_steps=len(batches))
         rss_before = rss_mib()
-        trainer.fit(module, train_dataloaders=DataLoader(batches, batch_size=None, collate_fn=lambda batch: batch))
+        loader = DataLoader(batches, batch_size=None, collate_fn=lambda batch: batch)
+        if profile:
+            with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profiler:
+                trainer.fit(module, train_dataloaders=loader)
+            return {"profile": top_operators(profiler)}
+        trainer.fit(module, train_dataloaders=loader)
         flops = step_flops(build(cfg.model, tokenizer=tokenizer, compile=False, _convert_="all"), batches[0])
     first = batches[0]
     result = {
@@ -132,6 +138,14 @@ def measure(overrides: list[str], steps: int, warmup: int, threads: int | None) 
     return result
 
 
+def top_operators(profiler, count: int = 12) -> list[tuple[str, float]]:
+    """The ``count`` operators with the most self CPU time and each one's share of all operators' self CPU time (the
+    profiler's own overhead inflates small operators: read shares, not times)."""
+    totals = [(event.key, event.self_cpu_time_total) for event in profiler.key_averages()]
+    whole = sum(t for _, t in totals) or 1.0
+    return [(name, t / whole) for name, t in sorted(totals, key=lambda x: -x[1])[:count]]
+
+
 def step_flops(module, batch: dict) -> float:
     """Model FLOPs of one training step on ``batch``: the loss's forward and backward, as counted by
     ``torch.utils.flop_counter`` (matrix products and attention; elementwise work and the optimizer are not
@@ -145,9 +159,10 @@ def step_flops(module, batch: dict) -> float:
     return float(counter.get_total_flops())
 
 
-def run_in_fresh_process(overrides: list[str], args: argparse.Namespace) -> dict:
+def run_in_fresh_process(overrides: list[str], args: argparse.Namespace, profile: bool = False) -> dict:
     """``measure`` in a child process (a clean allocator and a peak memory of its own)."""
-    job = json.dumps({"overrides": overrides, "steps": args.steps, "warmup": args.warmup, "threads": args.threads})
+    job = json.dumps({"overrides": overrides, "steps": args.steps, "warmup": args.warmup, "threads": args.threads,
+                      "profile": profile})
     child = subprocess.run([sys.executable, __file__, "--child", job], capture_output=True, text=True)
     lines = child.stdout.strip().splitlines()
     if child.returncode == 0 and lines and lines[-1].startswith(RESULT):
@@ -202,11 +217,14 @@ def main() -> None:
     parser.add_argument("--model-dir", help="a model folder without weights (config + tokenizer): random weights")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     parser.add_argument("--json", help="also write the configurations and results to this file")
+    parser.add_argument("--profile", action="store_true",
+                        help="also profile each configuration (another fresh process): its top operators by CPU time")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_intermixed_args()  # overrides before, after or between the options
     if args.child:
         job = json.loads(args.child)
-        print(RESULT + json.dumps(measure(job["overrides"], job["steps"], job["warmup"], job["threads"])))
+        print(RESULT + json.dumps(measure(job["overrides"], job["steps"], job["warmup"], job["threads"],
+                                          job["profile"])))
         return
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -226,6 +244,12 @@ def main() -> None:
                 json.dump({"command": command_line(), "machine": machine(), "common": common,
                            "results": [{"overrides": o, **r} for o, r in rows]}, handle, indent=1)
     print(table(rows, args.device))
+    if args.profile:
+        for number, overrides in enumerate(configurations, 1):
+            found = run_in_fresh_process(overrides, args, profile=True)
+            print(f"\nConfiguration {number}, share of the operators' self CPU time:")
+            print("\n".join(f"  {share:6.1%}  {name}" for name, share in found.get("profile", []))
+                  or f"  failed: {found.get('error')}")
 
 
 if __name__ == "__main__":
