@@ -4,7 +4,7 @@ import matplotlib.image
 import numpy as np
 
 from declutr.report.collect import find_runs
-from declutr.report.plot import MAX_LINES, plot_setting
+from declutr.report.plot import MAX_LINES, plot_setting, training_curve
 from tests.helpers.sweeps import add_job
 
 
@@ -41,3 +41,18 @@ def test_a_random_search_is_drawn_as_points(tmp_path):
                 after={"stsb_dev": 80.0 + job})
     keys = ["model.loss.temperature", "model.optimizer.lr"]
     image(plot_setting(find_runs(tmp_path), keys[1], keys, ["stsb_dev"], tmp_path / "lr.png", "search"))
+
+
+def test_a_resumed_run_s_curve_keeps_each_step_once_from_its_latest_version(tmp_path):
+    def log(version: int, rows: str) -> None:
+        folder = tmp_path / "csv" / f"version_{version}"
+        folder.mkdir(parents=True)
+        (folder / "metrics.csv").write_text("epoch,step,train/mlm_loss,train/lr\n" + rows)
+
+    log(0, "0,10,7.0,\n0,20,6.5,\n0,30,6.4,\n0,30,,0.001\n")  # stopped after step 30, last checkpoint at step 20
+    log(1, "0,30,6.3,\n0,40,6.2,\n")  # resumed from step 20: step 30 again
+    for version in range(2, 11):  # version_10 sorts after version_2..9, not after version_1
+        log(version, f"0,{40 + 10 * version},{6.0 - version / 100},\n")
+    points = training_curve(tmp_path, "train/mlm_loss")
+    assert points[:4] == [(10, 7.0), (20, 6.5), (30, 6.3), (40, 6.2)]
+    assert [step for step, _ in points] == sorted({step for step, _ in points}) and points[-1] == (140, 5.9)

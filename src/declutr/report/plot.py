@@ -62,12 +62,20 @@ def plot_setting(runs: Sequence[Run], key: str, keys: Sequence[str], metrics: Se
 
 def training_curve(run_dir: Path, metric: str) -> list[tuple[int, float]]:
     """``(step, value)`` of ``metric``, by step, from a run's CSV logs (``<run>/csv/version_*/metrics.csv``, a resumed
-    run's versions joined)."""
-    points = []
-    for metrics in sorted(Path(run_dir).glob("csv/version_*/metrics.csv")):
+    run's versions joined). A step logged by several versions (a run resumed from a checkpoint before the step it
+    stopped at redoes the steps between) keeps the latest version's value."""
+    by_step: dict[int, float] = {}
+    versions = Path(run_dir).glob("csv/version_*/metrics.csv")
+    for metrics in sorted(versions, key=lambda path: _version_number(path.parent.name)):
         with open(metrics, newline="", encoding="utf-8") as f:
-            points += [(int(row["step"]), float(row[metric])) for row in csv.DictReader(f) if row.get(metric)]
-    return sorted(points)
+            by_step |= {int(row["step"]): float(row[metric]) for row in csv.DictReader(f) if row.get(metric)}
+    return sorted(by_step.items())
+
+
+def _version_number(folder: str) -> int:
+    """``version_12`` -> 12 (numeric order: version_10 follows version_9); any other name first."""
+    number = folder.removeprefix("version_")
+    return int(number) if number.isdigit() else -1
 
 
 def plot_training_curve(points: Sequence[tuple[int, float]], path: Path, title: str, ylabel: str,
