@@ -3,7 +3,8 @@ findings, the base's loss curve, wall times and commands, all from run folders l
 
 import json
 
-from declutr.data.token_shards import unigram_entropy
+from declutr.data.mlm_reference import context_free_loss
+from declutr.data.token_shards import corpus_token_counts, unigram_entropy
 from declutr.eval.suite import SuiteResult, write_results
 from declutr.eval.task import Score
 from declutr.report.aggregate import Stat
@@ -70,6 +71,9 @@ def test_write_up_of_a_finished_miniature(tmp_path, prepared_corpus):
     # unigram entropy, which the loss plot draws too
     assert (f"last 10% of logged steps: 4.33 nats. Predicting every masked token from its corpus frequency alone, "
             f"context unused, costs {unigram_entropy(prepared_corpus):.2f} nats") in text
+    counts = corpus_token_counts(prepared_corpus)  # ... and the line of copying visible tokens, context unused
+    copying = context_free_loss(counts, len(counts))
+    assert f"the best such predictor costs {copying:.2f} nats" in text and f"base ends {4.33 - copying:+.2f} nats" in text
     assert "unigram" not in write_reproduction(layout, tmp_path / "no_corpus.md", OPTIONS).read_text()
     missing = options_with_corpus(tmp_path / "no_such_corpus")  # not prepared (yet): no reference line, no error
     assert "unigram" not in write_reproduction(layout, tmp_path / "missing_corpus.md", missing).read_text()

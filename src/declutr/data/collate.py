@@ -12,6 +12,8 @@ import torch
 
 from declutr.tokenizer import pad, special_token_template
 
+MASK_SHARE, RANDOM_SHARE = 0.8, 0.1  # of the chosen tokens: [MASK], a random token; the rest (10%) stay as they are
+
 
 def mask_tokens(
     input_ids: torch.Tensor,
@@ -28,8 +30,8 @@ def mask_tokens(
     labels = torch.where(chosen, input_ids, torch.full_like(input_ids, -100))
     roll = torch.rand(input_ids.shape, generator=generator)
     masked = input_ids.clone()
-    masked[chosen & (roll < 0.8)] = mask_id
-    randomised = chosen & (roll >= 0.8) & (roll < 0.9)
+    masked[chosen & (roll < MASK_SHARE)] = mask_id
+    randomised = chosen & (roll >= MASK_SHARE) & (roll < MASK_SHARE + RANDOM_SHARE)
     masked[randomised] = torch.randint(vocab_size, input_ids.shape, generator=generator)[randomised]
     return masked, labels
 

@@ -187,6 +187,13 @@ def unigram_entropy(folder: Path) -> float | None:
 
     What an MLM loss costs that predicts every masked token from corpus frequencies alone, context unused.
     """
+    counts = corpus_token_counts(folder)
+    return None if counts is None else entropy_of_counts(counts)
+
+
+def corpus_token_counts(folder: Path) -> np.ndarray | None:
+    """How often each token id occurs in a prepared corpus's token-id shards (one entry per id of its tokenizer), or
+    ``None`` if it has none."""
     try:
         section = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))["token_ids"]
     except (OSError, ValueError, KeyError):
@@ -195,7 +202,7 @@ def unigram_entropy(folder: Path) -> float | None:
     for entry in section["shards"].values():
         ids = np.fromfile(Path(folder) / entry["ids"], dtype=section["dtype"])
         counts += np.bincount(ids, minlength=counts.size)[: counts.size]
-    return entropy_of_counts(counts)
+    return counts
 
 
 def entropy_of_counts(counts) -> float:

@@ -79,16 +79,17 @@ def _version_number(folder: str) -> int:
 
 
 def plot_training_curve(points: Sequence[tuple[int, float]], path: Path, title: str, ylabel: str,
-                        reference: tuple[str, float] | None = None) -> Path | None:
-    """``(step, value)`` points (:func:`training_curve`) as a line, with an optional ``(label, value)`` horizontal
-    reference line; ``None`` if there are no points."""
+                        references: Sequence[tuple[str, float]] = ()) -> Path | None:
+    """``(step, value)`` points (:func:`training_curve`) as a line, with a horizontal line per ``(label, value)``
+    reference; ``None`` if there are no points."""
     if not points:
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.6))
     ax.plot([step for step, _ in points], [value for _, value in points])
-    if reference is not None:
-        ax.axhline(reference[1], color="grey", linestyle="--", linewidth=1, label=reference[0])
+    for (label, value), style in zip(references, ("--", ":", "-.")):
+        ax.axhline(value, color="grey", linestyle=style, linewidth=1, label=label)
+    if references:
         ax.legend(loc="upper right", fontsize=8)
     ax.set_xlabel("step")
     ax.set_ylabel(ylabel)
