@@ -21,7 +21,7 @@ def test_plan_orders_and_links_every_stage(make_config, tmp_path):
                       "reproduce.learning_rates=[3e-5,1e-4,3e-4]")
     layout = Layout(tmp_path)
     jobs = {job.name: job for job in plan(cfg.reproduce, layout, {"objective": 3, "anchors": 3})}
-    assert jobs["base"].args[:2] == ["experiment=mlm_base", "trainer=gpu"] and jobs["base"].after == ()
+    assert jobs["base"].args()[:2] == ["experiment=mlm_base", "trainer=gpu"] and jobs["base"].after == ()
     assert [name for name in jobs if name.startswith("lr-")] == ["lr-3e-05", "lr-0.0001", "lr-0.0003"]
     assert "trainer.max_steps=300" in jobs["lr-0.0001"].args  # reproduce.lr_steps: a short probe
     full_length = plan(make_config("task=reproduce", "reproduce.lr_steps=null").reproduce, layout, {"objective": 3})
@@ -84,9 +84,13 @@ def test_the_second_design_makes_its_vocabulary_first_and_reuses_a_base_trained_
     assert jobs["base-setup-0"].args == ["task=tokenizer"] and jobs["base-setup-0"].after == ()
     assert jobs["base-setup-1"].args[:2] == ["task=prepare", "model=bert_mini_corpus"]
     assert jobs["base-setup-1"].after == ("base-setup-0",) and jobs["base"].after == ("base-setup-1",)
-    assert jobs["base"].args[0] == "experiment=mlm_base_corpus" and f"hydra.run.dir={base_dir}" in jobs["base"].args
+    base_args = jobs["base"].args()
+    assert base_args[0] == "experiment=mlm_base_corpus" and f"hydra.run.dir={base_dir}" in base_args
     # reproduce.base.overrides reach the DeCLUTR runs only: the base keeps its own corpus setting and no dropout
-    assert not any("dropout" in arg or arg.startswith("data.files") for arg in jobs["base"].args)
+    assert not any("dropout" in arg or arg.startswith("data.files") or arg.startswith("ckpt_path") for arg in base_args)
+    (base_dir / "checkpoints").mkdir(parents=True)  # a base stopped partway (by hand or by an earlier call) resumes
+    (base_dir / "checkpoints" / "last.ckpt").write_bytes(b"")
+    assert jobs["base"].args()[-1] == f"ckpt_path={base_dir / 'checkpoints' / 'last.ckpt'}"
     lr_args = jobs["lr-0.0003"].args
     assert any(arg.startswith("data.files=[") and arg.endswith("corpus_wordpiece_8192]") for arg in lr_args)
     assert f"paths.mlm_base_dir={base_dir}" in lr_args

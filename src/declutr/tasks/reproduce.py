@@ -6,7 +6,8 @@ lr and axes stages), its output in ``<output_dir>/logs/<job>.log``:
 
 1. ``base``: ``reproduce.base.setup``'s jobs (e.g. a vocabulary and the corpus in it), then
    ``experiment=<reproduce.base.experiment>``, a small BERT pretrained with MLM only (the paper's starting point); a
-   base folder (``reproduce.base.dir``) whose run ended ok is reused, not retrained;
+   base folder (``reproduce.base.dir``) whose run ended ok is reused, not retrained, and one stopped partway resumes
+   from its ``last.ckpt``;
 2. ``baselines``: ``task=eval`` (``eval=stsb``, and ``eval=quick`` when an axis shows transfer) of the untrained
    references in :data:`BASELINES`;
 3. ``lr``: the miniature run once per ``reproduce.learning_rates`` (seed 0, ``reproduce.lr_steps`` steps); the best on
@@ -120,9 +121,12 @@ def plan(options: DictConfig, layout: Layout, sizes: dict[str, int]) -> list[Job
     suites = ("stsb", "quick") if options.transfer_axes else ("stsb",)  # transfer only for tables that show it
     setup = [Job(f"base-setup-{k}", "base", list(map(str, args)), (f"base-setup-{k - 1}",) if k else ())
              for k, args in enumerate(options.base.setup)]
-    jobs = [*setup, Job("base", "base", [f"experiment={options.base.experiment}", *common,
-                                         f"hydra.run.dir={layout.base}"], tuple(job.name for job in setup[-1:]),
-                        done=layout.base)]
+    def base_args() -> list[str]:  # a base stopped partway resumes from its last checkpoint
+        last = layout.base / "checkpoints" / "last.ckpt"
+        return [f"experiment={options.base.experiment}", *common, f"hydra.run.dir={layout.base}",
+                *([f"ckpt_path={last}"] if last.is_file() else [])]
+
+    jobs = [*setup, Job("base", "base", base_args, tuple(job.name for job in setup[-1:]), done=layout.base)]
     probe = [f"{MAX_STEPS}={options.lr_steps}"] if options.get("lr_steps") else []  # short lr probes
     lr_jobs = [Job(f"lr-{lr:g}", "lr", ["experiment=scale/miniature", "seed=0", f"{LR}={lr}", *probe,
                                         *overrides, f"hydra.run.dir={layout.lr_run(lr)}"], ("base",))
