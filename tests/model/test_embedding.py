@@ -19,6 +19,7 @@ def model():
 
 
 def test_sorted_batches_equal_single_texts_in_input_order(model, tokenizer):
+    model.train()  # the module's model is shared: whatever mode another test left it in
     batched = embed_texts(model.base_model, tokenizer, TEXTS, batch_size=2)
     assert model.training, "train mode is restored after embedding"
     model.eval()
@@ -50,6 +51,7 @@ def test_chunked_long_text_is_the_mean_over_all_tokens_of_all_windows(model, tok
     assert torch.allclose(chunked, expected, atol=1e-5)
     assert not torch.allclose(truncated, embed_texts(model.base_model, tokenizer, [long_text], max_length=16)[0])
     assert torch.allclose(embed_texts(model.base_model, tokenizer, ["x"])[0], truncated, atol=1e-5)
+    model.train()  # as the fixture made it, for the tests that share it
 
 
 def test_no_texts_give_an_empty_matrix(model, tokenizer):
