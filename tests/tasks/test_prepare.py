@@ -1,6 +1,9 @@
 """task=prepare: writes the corpus once, refuses to mix settings, and its output trains."""
 
 import json
+import os
+import shutil
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -29,6 +32,23 @@ def test_prepare_is_idempotent_and_guards_its_settings(make_config, raw_corpus, 
         prepare.run(make_config(*overrides, "prepare.min_tokens=100"))
     redone = prepare.run(make_config(*overrides, "prepare.min_tokens=100", "prepare.overwrite=true"))
     assert redone["documents"] >= result["documents"]
+
+
+def test_one_tokenizer_folder_spelt_another_way_is_the_same_setting(make_config, raw_corpus, tmp_path, capsys):
+    out = tmp_path / "prepared"
+    overrides = ["task=prepare", "model=tiny", f"prepare.corpus_dir={raw_corpus}", f"prepare.output_dir={out}"]
+    folder = Path(make_config(*overrides).model.encoder.name_or_path).resolve()
+    link = tmp_path / "tokenizer_link"
+    link.symlink_to(folder, target_is_directory=True)
+    prepare.run(make_config(*overrides, f"model.encoder.name_or_path={folder}"))
+    capsys.readouterr()
+    relative = os.path.relpath(link)  # relative to the folder run.py runs from, through a link: the same folder
+    prepare.run(make_config(*overrides, f"model.encoder.name_or_path={relative}"))
+    assert "already prepared" in capsys.readouterr().out
+    other = tmp_path / "another_tokenizer"  # a second folder is another setting, even with the same files
+    shutil.copytree(folder, other, ignore=shutil.ignore_patterns("*.safetensors", "*.bin", "*.onnx", "onnx", "openvino"))
+    with pytest.raises(DeclutrConfigError, match="other settings"):
+        prepare.run(make_config(*overrides, f"model.encoder.name_or_path={other}"))
 
 
 def test_token_ids_are_added_to_a_corpus_prepared_without_them(make_config, raw_corpus, tmp_path, capsys):

@@ -35,7 +35,7 @@ def run(cfg: DictConfig) -> dict:
     tokenizer = load_tokenizer(cfg.model.encoder.name_or_path, setting=ENCODER)
     if manifest_path.is_file() and not options.overwrite:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        if manifest.get("settings") != settings:
+        if not same_settings(manifest.get("settings"), settings):
             raise DeclutrConfigError(
                 f"{output} holds a corpus prepared with other settings ({manifest.get('settings')}); "
                 "set prepare.overwrite=true to replace it, or prepare.output_dir to write elsewhere."
@@ -58,3 +58,15 @@ def run(cfg: DictConfig) -> dict:
     print(f"Wrote {output} in {seconds:.0f}s ({report.tokens / max(seconds, 1e-9):,.0f} tokens/s, tokenizer loading "
           "included).")
     return {"output_dir": str(output), "documents": sum(report.kept.values())}
+
+
+def same_settings(recorded: dict | None, wanted: dict) -> bool:
+    """Whether a manifest's settings are ``wanted``: equal, except that the tokenizer may be one local folder spelt
+    two ways (relative or absolute, through a link): ``.cache/tokenizer/x`` and ``/repo/.cache/tokenizer/x`` match."""
+    if recorded is None or recorded.keys() != wanted.keys():
+        return False
+    if any(recorded[key] != wanted[key] for key in wanted if key != "tokenizer"):
+        return False
+    before, now = Path(str(recorded["tokenizer"])), Path(str(wanted["tokenizer"]))
+    return recorded["tokenizer"] == wanted["tokenizer"] or (
+        before.is_dir() and now.is_dir() and before.resolve() == now.resolve())
