@@ -73,7 +73,7 @@ def test_write_up_of_a_finished_miniature(tmp_path, prepared_corpus):
             f"context unused, costs {unigram_entropy(prepared_corpus):.2f} nats") in text
     counts = corpus_token_counts(prepared_corpus)  # ... and the line of copying visible tokens, context unused
     copying = context_free_loss(counts, len(counts))
-    assert f"the best such predictor costs {copying:.2f} nats" in text and f"base ends {4.33 - copying:+.2f} nats" in text
+    assert f"the best such predictor costs {copying:.2f} nats" in text and f"base ends {copying - 4.33:.2f} nats below it." in text
     assert "unigram" not in write_reproduction(layout, tmp_path / "no_corpus.md", OPTIONS).read_text()
     missing = options_with_corpus(tmp_path / "no_such_corpus")  # not prepared (yet): no reference line, no error
     assert "unigram" not in write_reproduction(layout, tmp_path / "missing_corpus.md", missing).read_text()

@@ -252,7 +252,8 @@ def _base_section(layout: Layout, assets: Path, doc: Path, base: dict) -> list[s
                   "word frequencies, far from an encoder like RoBERTa. Without context, a predictor can still bet "
                   "that a token left visible (10% of the chosen ones stay, 10% become random tokens) is the answer: "
                   f"the best such predictor costs {copying:.2f} nats, so only a loss below that line comes from the "
-                  f"context: the base ends {final - copying:+.2f} nats from it.", ""]
+                  f"context: the base ends {abs(final - copying):.2f} nats {'below' if final < copying else 'above'} "
+                  "it.", ""]
     if curve is not None:
         lines += [f"![MLM loss of the base]({curve.relative_to(doc.parent).as_posix()})", ""]
     return lines
