@@ -2,6 +2,7 @@
 findings, the base's loss curve, wall times and commands, all from run folders laid out as the task leaves them."""
 
 import json
+from pathlib import Path
 
 from declutr.data.mlm_reference import context_free_loss
 from declutr.data.token_shards import corpus_token_counts, unigram_entropy
@@ -57,7 +58,8 @@ def miniature(tmp_path):
     for name, stage in (("base", "base"), ("objective-seed1", "axes")):
         layout.job_record(name).parent.mkdir(parents=True, exist_ok=True)
         layout.job_record(name).write_text(json.dumps({
-            "job": name, "stage": stage, "command": f"python run.py hydra.run.dir={layout.root}/x", "seconds": 60.0,
+            "job": name, "stage": stage, "seconds": 60.0,
+            "command": f"python run.py hydra.run.dir={layout.root}/x paths.mlm_base_dir={Path.cwd()}/.cache/base",
             "started": 1000.0 if stage == "base" else 1100.0, "ended": 1060.0 if stage == "base" else 1160.0}))
     return layout
 
@@ -96,6 +98,7 @@ def test_write_up_of_a_finished_miniature(tmp_path, prepared_corpus):
     assert "| 0.001 | 300 | 58.00 | 53.00 |" in text  # the lr stage's runs, with their length
     assert "| base | 1 | 1.0 | 1.0 |" in text and "| all | 2 | 2.0 | 2.0 |" in text  # the 40 s pause between them does not count
     assert "hydra.run.dir=<out>/x" in text and str(layout.root) not in text
+    assert "paths.mlm_base_dir=.cache/base" in text and str(Path.cwd()) not in text  # the working folder's paths: relative
 
 
 def test_missing_stages_are_said_not_hidden(tmp_path):

@@ -8,6 +8,7 @@ larger of the two standard deviations over seeds counts, a smaller one is "withi
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -86,7 +87,8 @@ class Layout:
 
     def __init__(self, root: Path, base: Path | None = None) -> None:
         self.root = Path(root).resolve()
-        self.base = Path(base).resolve() if base is not None else self.root / "mlm_base"
+        # absolute as spelt, links kept: a base under the working folder shows as a relative path in the write-up
+        self.base = Path(os.path.abspath(base)) if base is not None else self.root / "mlm_base"
         self.logs = self.root / "logs"
 
     def baseline(self, name: str) -> Path:
@@ -300,9 +302,11 @@ def _times_section(layout: Layout) -> list[str]:
     groups = [(stage, stages[stage]) for stage in STAGES if stage in stages] + ([("all", jobs)] if jobs else [])
     lines += [f"| {label} | {len(members)} | {busy_seconds(members) / 60:.1f} | "
               f"{sum(j['seconds'] for j in members) / 60:.1f} |" for label, members in groups]
-    lines += ["", "Every job, with the command it ran (`<out>`: the output folder):", "", "| job | min | command |",
-              "|---|---|---|"]
-    lines += [f"| {job['job']} | {job['seconds'] / 60:.1f} | `{job['command'].replace(str(layout.root), '<out>')}` |"
+    lines += ["", "Every job, with the command it ran (`<out>`: the output folder; other paths under the working folder "
+              "relative to it):", "", "| job | min | command |", "|---|---|---|"]
+    here = f"{Path.cwd()}{os.sep}"  # this machine's folders stay out of the write-up
+    lines += [f"| {job['job']} | {job['seconds'] / 60:.1f} | "
+              f"`{job['command'].replace(str(layout.root), '<out>').replace(here, '')}` |"
               for job in sorted(jobs, key=lambda j: j["started"])]
     return lines + [""]
 
